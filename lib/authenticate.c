@@ -1,0 +1,172 @@
+#include "lifecycle.h"
+
+#include "handoff.h"
+#include "passage.h"
+#include "prompt.h"
+#include "secret.h"
+#include "store.h"
+
+#include <security/pam_ext.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/*
+ * A failed earlier attempt in this transaction may have left a handoff.
+ * Its lease is ours to break: the store still holds its refresh token.
+ */
+static void drop_earlier_handoff(struct pp_ctx *ctx, char *earlier,
+                                 size_t size)
+{
+    const char *id = pam_getenv(ctx->pamh, PP_HANDOFF_ENV);
+
+    earlier[0] = '\0';
+    if (id == NULL)
+        return;
+    if (pp_handoff_id_is_valid(id)) {
+        pp_handoff_discard(id);
+        snprintf(earlier, size, "%s", id);
+    }
+    pam_putenv(ctx->pamh, PP_HANDOFF_ENV);
+}
+
+static enum pp_result open_store(struct pp_ctx *ctx, struct pp_store *store,
+                                 struct pp_entry *entry, const char *earlier)
+{
+    enum pp_result result;
+
+    result = pp_store_open(store, pp_config_store(&ctx->cfg), ctx->pw,
+                           pp_ctx_lock_wait(ctx), &ctx->log, entry);
+    if (result != PP_OK || !pp_entry_is_leased(entry, time(NULL)) ||
+        strcmp(entry->lease, earlier) == 0)
+        return result;
+
+    pp_log(&ctx->log, LOG_WARNING,
+           "another login is taking this user's token (for up to %lds "
+           "more)",
+           (long)(entry->lease_until - time(NULL)));
+    return PP_ERR_BUSY;
+}
+
+/* Undoes a lease: the store keeps the new token for the next login. */
+static void release_lease(struct pp_ctx *ctx, struct pp_store *store,
+                          const char *token)
+{
+    if (pp_store_write(store, token, NULL, 0) != PP_OK)
+        pp_log(&ctx->log, LOG_ERR, "cannot put the new refresh token back "
+                                   "into the store");
+}
+
+static enum pp_result publish_handoff(struct pp_ctx *ctx, const char *id)
+{
+    char assignment[sizeof(PP_HANDOFF_ENV) + PP_HANDOFF_ID_LEN + 1];
+    int rc;
+
+    snprintf(assignment, sizeof(assignment), "%s=%s", PP_HANDOFF_ENV, id);
+    rc = pam_putenv(ctx->pamh, assignment);
+    if (rc != PAM_SUCCESS) {
+        pp_log(&ctx->log, LOG_ERR, "cannot set %s: %s", PP_HANDOFF_ENV,
+               pam_strerror(ctx->pamh, rc));
+        return PP_ERR_SYSTEM;
+    }
+    return PP_OK;
+}
+
+/*
+ * The new tokens wait for the session in a handoff; with a store, the new
+ * refresh token also waits there under a lease, so that it is not lost if
+ * the session never opens.
+ */
+static enum pp_result hand_off(struct pp_ctx *ctx, struct pp_store *store,
+                               const struct pp_tokens *tokens)
+{
+    char id[PP_HANDOFF_ID_LEN + 1];
+    time_t until = time(NULL) + PP_HANDOFF_TTL;
+    bool leased = false;
+    enum pp_result result = pp_handoff_new_id(id);
+
+    if (result == PP_OK && store != NULL) {
+        result = pp_store_write(store, tokens->refresh_token, id, until);
+        leased = result == PP_OK;
+    }
+    if (result == PP_OK)
+        result = pp_handoff_put(id, tokens, leased, &ctx->log);
+    if (result == PP_OK)
+        result = publish_handoff(ctx, id);
+
+    if (result != PP_OK) {
+        pp_handoff_discard(id);
+        if (store != NULL)
+            release_lease(ctx, store, tokens->refresh_token);
+    }
+    return result;
+}
+
+static enum pp_result exchange_stored(struct pp_ctx *ctx,
+                                      struct pp_store *store,
+                                      const struct pp_entry *entry)
+{
+    struct pp_tokens tokens;
+    enum pp_result result;
+
+    result = pp_passage_refresh(&ctx->cfg, &ctx->log, entry->token, &tokens);
+    if (result == PP_ERR_REJECTED) {
+        pp_log(&ctx->log, LOG_WARNING,
+               "the stored refresh token can never work again: %s %s",
+               pp_store_remove(store) == PP_OK ? "removed" : "could not remove",
+               store->path);
+    }
+    if (result == PP_OK)
+        result = hand_off(ctx, store, &tokens);
+
+    pp_tokens_clear(&tokens);
+    return result;
+}
+
+static enum pp_result exchange_typed(struct pp_ctx *ctx)
+{
+    struct pp_tokens tokens = {0};
+    char *token = NULL;
+    enum pp_result result = pp_prompt_token(ctx, &token);
+
+    if (result == PP_OK && !pp_token_is_wellformed(token)) {
+        pp_log(&ctx->log, LOG_NOTICE,
+               "the token given is empty, over %d bytes or not printable: "
+               "not sent",
+               PP_TOKEN_MAX);
+        result = PP_ERR_BAD_TOKEN;
+    }
+    if (result == PP_OK)
+        result = pp_passage_refresh(&ctx->cfg, &ctx->log, token, &tokens);
+    if (result == PP_OK)
+        result = hand_off(ctx, NULL, &tokens);
+
+    pp_tokens_clear(&tokens);
+    pp_secret_free(token);
+    return result;
+}
+
+enum pp_result pp_authenticate(struct pp_ctx *ctx)
+{
+    char earlier[PP_HANDOFF_ID_LEN + 1];
+    struct pp_store store = PP_STORE_INIT;
+    struct pp_entry entry = {0};
+    enum pp_result result;
+
+    drop_earlier_handoff(ctx, earlier, sizeof(earlier));
+
+    result = open_store(ctx, &store, &entry, earlier);
+    if (result == PP_OK && entry.token != NULL)
+        result = exchange_stored(ctx, &store, &entry);
+    pp_store_close(&store);
+
+    if (result == PP_OK && entry.token == NULL) {
+        result = exchange_typed(ctx);
+        if (result == PP_ERR_NO_TOKEN)
+            pp_log(&ctx->log, LOG_NOTICE, "no refresh token stored%s",
+                   ctx->cfg.prompt ? " and none given" : "");
+    }
+
+    pp_entry_clear(&entry);
+    return result;
+}

@@ -1,0 +1,57 @@
+#include "context.h"
+
+#include <security/pam_ext.h>
+#include <security/pam_modutil.h>
+#include <string.h>
+
+static enum pp_result find_user(struct pp_ctx *ctx)
+{
+    const char *user = NULL;
+    int rc = pam_get_user(ctx->pamh, &user, NULL);
+
+    if (rc != PAM_SUCCESS || user == NULL || *user == '\0') {
+        pp_log(&ctx->log, LOG_ERR, "cannot determine the user: %s",
+               pam_strerror(ctx->pamh, rc));
+        return PP_ERR_USER;
+    }
+    ctx->user = user;
+    ctx->log.user = user;
+
+    ctx->pw = pam_modutil_getpwnam(ctx->pamh, user);
+    if (ctx->pw == NULL) {
+        pp_log(&ctx->log, LOG_NOTICE, "no such local user");
+        return PP_ERR_USER;
+    }
+    return PP_OK;
+}
+
+enum pp_result pp_ctx_init(struct pp_ctx *ctx, pam_handle_t *pamh,
+                           int flags, int argc, const char **argv)
+{
+    enum pp_result result;
+
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->pamh = pamh;
+    ctx->flags = flags;
+    ctx->log.pamh = pamh;
+    pp_config_init(&ctx->cfg);
+
+    result = pp_config_load(&ctx->cfg, argc, argv, &ctx->log);
+    ctx->log.debug = ctx->cfg.debug;
+    if (result == PP_OK)
+        result = pp_config_validate(&ctx->cfg, &ctx->log);
+    if (result != PP_OK)
+        return result == PP_ERR_NOMEM ? result : PP_ERR_CONFIG;
+
+    return find_user(ctx);
+}
+
+void pp_ctx_free(struct pp_ctx *ctx)
+{
+    pp_config_free(&ctx->cfg);
+}
+
+long pp_ctx_lock_wait(const struct pp_ctx *ctx)
+{
+    return ctx->cfg.connect_timeout + ctx->cfg.timeout + 5;
+}

@@ -1,0 +1,132 @@
+#include "handoff.h"
+
+#include <errno.h>
+#include <keyutils.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+/* The owner (root) alone: possessor and user rights, nothing else. */
+#define HANDOFF_PERM 0x3f3f0000
+
+static void key_name(const char *id, char *out, size_t size)
+{
+    snprintf(out, size, "pam_passage:handoff:%s", id);
+}
+
+enum pp_result pp_handoff_new_id(char id[PP_HANDOFF_ID_LEN + 1])
+{
+    unsigned char random[PP_HANDOFF_ID_LEN / 2];
+
+    if (getrandom(random, sizeof(random), 0) != sizeof(random))
+        return PP_ERR_SYSTEM;
+    for (size_t i = 0; i < sizeof(random); i++)
+        snprintf(id + 2 * i, 3, "%02x", random[i]);
+    return PP_OK;
+}
+
+bool pp_handoff_id_is_valid(const char *text)
+{
+    if (text == NULL || strlen(text) != PP_HANDOFF_ID_LEN)
+        return false;
+    return strspn(text, "0123456789abcdef") == PP_HANDOFF_ID_LEN;
+}
+
+enum pp_result pp_handoff_put(const char *id, const struct pp_tokens *tokens,
+                              bool from_store, const struct pp_log *log)
+{
+    char name[64], *payload = NULL;
+    key_serial_t key = -1;
+    int len;
+
+    key_name(id, name, sizeof(name));
+    len = asprintf(&payload, "%s\n%s\n%lld %lld %d\n", tokens->auth_token,
+                   tokens->refresh_token, (long long)tokens->auth_expires,
+                   (long long)tokens->refresh_expires, from_store ? 1 : 0);
+    if (len < 0)
+        return PP_ERR_NOMEM;
+
+    key = add_key("user", name, payload, (size_t)len, KEY_SPEC_USER_KEYRING);
+    if (key >= 0 && (keyctl_setperm(key, HANDOFF_PERM) < 0 ||
+                     keyctl_set_timeout(key, PP_HANDOFF_TTL) < 0)) {
+        keyctl_invalidate(key);
+        key = -1;
+    }
+    if (key < 0)
+        pp_log(log, LOG_ERR, "cannot keep the tokens for the session: %s",
+               strerror(errno));
+
+    pp_secret_free(payload);
+    return key < 0 ? PP_ERR_KEYRING : PP_OK;
+}
+
+/* "AUTH\nREFRESH\nAUTH_EXPIRES REFRESH_EXPIRES FROM_STORE\n" */
+static enum pp_result parse_payload(char *payload, struct pp_tokens *out,
+                                    bool *from_store)
+{
+    char *auth = payload, *refresh, *times;
+    long long auth_expires, refresh_expires;
+    int store_flag;
+
+    refresh = strchr(auth, '\n');
+    times = refresh != NULL ? strchr(refresh + 1, '\n') : NULL;
+    if (times == NULL)
+        return PP_ERR_BAD_TOKEN;
+    *refresh++ = '\0';
+    *times++ = '\0';
+
+    if (!pp_token_is_wellformed(auth) || !pp_token_is_wellformed(refresh) ||
+        sscanf(times, "%lld %lld %d", &auth_expires, &refresh_expires,
+               &store_flag) != 3)
+        return PP_ERR_BAD_TOKEN;
+
+    *from_store = store_flag == 1;
+    out->auth_token = strdup(auth);
+    out->refresh_token = strdup(refresh);
+    out->auth_expires = (time_t)auth_expires;
+    out->refresh_expires = (time_t)refresh_expires;
+    return out->auth_token && out->refresh_token ? PP_OK : PP_ERR_NOMEM;
+}
+
+enum pp_result pp_handoff_claim(const char *id, struct pp_tokens *out,
+                                bool *from_store, const struct pp_log *log)
+{
+    char name[64], *payload = NULL;
+    enum pp_result result;
+    long key;
+    int len;
+
+    memset(out, 0, sizeof(*out));
+    key_name(id, name, sizeof(name));
+    key = keyctl_search(KEY_SPEC_USER_KEYRING, "user", name, 0);
+    if (key < 0) {
+        pp_log(log, LOG_ERR, "the tokens from authentication are gone "
+                             "(expired after %ds, or claimed): %s",
+               PP_HANDOFF_TTL, strerror(errno));
+        return PP_ERR_NO_TOKEN;
+    }
+
+    len = keyctl_read_alloc((key_serial_t)key, (void **)&payload);
+    keyctl_invalidate((key_serial_t)key);
+    if (len < 0)
+        return PP_ERR_NO_TOKEN;
+
+    result = parse_payload(payload, out, from_store);
+    if (result != PP_OK)
+        pp_tokens_clear(out);
+    pp_wipe(payload, (size_t)len);
+    free(payload);
+    return result;
+}
+
+void pp_handoff_discard(const char *id)
+{
+    char name[64];
+    long key;
+
+    key_name(id, name, sizeof(name));
+    key = keyctl_search(KEY_SPEC_USER_KEYRING, "user", name, 0);
+    if (key > 0)
+        keyctl_invalidate((key_serial_t)key);
+}

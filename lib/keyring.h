@@ -1,0 +1,79 @@
+/*
+ * The session keyring: where a login's tokens live while it lasts.
+ *
+ * Three "user" keys in the session keyring, owned by the user, with every
+ * right for possessors and the owner and none for anyone else:
+ *   passage:auth_token     the JWT; the kernel drops it at the JWT's exp
+ *   passage:refresh_token  the chain's current refresh token
+ *   passage:refresh_expiry when the refresh token expires (Unix time), if
+ *                          the server said
+ *   passage:settings       app id, API URL, CA file and timeouts for renewal
+ *
+ * The module also links them into an anchor keyring in its own process
+ * keyring, which the user's shell does not inherit and which pam_keyinit's
+ * revoke does not reach, so close_session still finds the current refresh
+ * token.
+ */
+#ifndef PP_KEYRING_H
+#define PP_KEYRING_H
+
+#include "log.h"
+#include "result.h"
+#include "secret.h"
+
+#include <keyutils.h>
+#include <sys/types.h>
+#include <time.h>
+
+#define PP_KEY_AUTH "passage:auth_token"
+#define PP_KEY_REFRESH "passage:refresh_token"
+#define PP_KEY_REFRESH_EXPIRY "passage:refresh_expiry"
+#define PP_KEY_SETTINGS "passage:settings"
+
+struct pp_session_keys {
+    key_serial_t auth;     /* 0 when absent or expired */
+    key_serial_t refresh;  /* 0 when absent */
+    key_serial_t settings; /* 0 when absent */
+    key_serial_t expiry;   /* 0 when absent */
+};
+
+/* PP_ERR_KEYRING unless the session keyring belongs to uid. */
+enum pp_result pp_keyring_check_owner(uid_t uid, const struct pp_log *log);
+
+/*
+ * Adds the keys to the session keyring as uid/gid, and links them into a
+ * new anchor keyring in the process keyring; *anchor names it.
+ */
+enum pp_result pp_keyring_install(const struct pp_tokens *tokens,
+                                  const char *settings, uid_t uid,
+                                  gid_t gid, const struct pp_log *log,
+                                  key_serial_t *anchor);
+
+/* The refresh token the anchor holds now; the caller frees it. */
+enum pp_result pp_keyring_anchor_refresh(key_serial_t anchor,
+                                         char **refresh_token);
+
+/* Invalidates the anchored keys and the anchor itself. */
+void pp_keyring_anchor_drop(key_serial_t anchor);
+
+/* Finds the keys in the caller's session keyring. */
+void pp_keyring_find(struct pp_session_keys *keys);
+
+/* When the session's refresh token expires; 0 when unknown. */
+time_t pp_keyring_refresh_expiry(const struct pp_session_keys *keys);
+
+/* Reads a key's payload as a string; the caller frees it with care. */
+enum pp_result pp_keyring_read(key_serial_t key, char **out);
+
+/*
+ * Stores renewed tokens: the refresh key is updated in place, so every
+ * holder of it (the module's anchor too) sees the new token.
+ */
+enum pp_result pp_keyring_update(struct pp_session_keys *keys,
+                                 const struct pp_tokens *tokens,
+                                 const struct pp_log *log);
+
+/* Invalidates the keys in the session keyring that uid owns. */
+void pp_keyring_remove(uid_t uid);
+
+#endif

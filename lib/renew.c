@@ -1,0 +1,225 @@
+#include "renew.h"
+
+#include "identity.h"
+#include "jwt.h"
+#include "passage.h"
+#include "secret.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Long enough for another renewal's request to end. */
+#define LOCK_WAIT_TRIES (40 * 20)
+#define LOCK_POLL_NS (50 * 1000 * 1000)
+
+/* A directory that only uid can write, or -1. */
+static int open_owned_dir(const char *path, uid_t uid, mode_t forbidden)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) != 0 || st.st_uid != uid ||
+        (st.st_mode & forbidden) != 0) {
+        close(fd);
+        errno = EPERM;
+        return -1;
+    }
+    return fd;
+}
+
+static int open_lock_dir(uid_t uid)
+{
+    char path[64];
+    int fd;
+
+    snprintf(path, sizeof(path), "/run/user/%lu", (unsigned long)uid);
+    fd = open_owned_dir(path, uid, S_IWGRP | S_IWOTH);
+    if (fd >= 0)
+        return fd;
+
+    snprintf(path, sizeof(path), "/tmp/passage-token-%lu",
+             (unsigned long)uid);
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+        return -1;
+    return open_owned_dir(path, uid, S_IRWXG | S_IRWXO);
+}
+
+static int open_lock(uid_t uid, const struct pp_log *log)
+{
+    int dir = open_lock_dir(uid);
+    int fd = -1;
+
+    if (dir >= 0) {
+        fd = openat(dir, "passage-token.lock",
+                    O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        close(dir);
+    }
+    if (fd < 0)
+        pp_log(log, LOG_ERR, "cannot open the renewal lock: %s",
+               strerror(errno));
+    return fd;
+}
+
+static int take_lock(uid_t uid, gid_t gid, const struct pp_log *log)
+{
+    const struct timespec poll = {0, LOCK_POLL_NS};
+    struct pp_identity saved;
+    int fd = -1;
+
+    if (pp_identity_become(&saved, uid, gid, log) == PP_OK)
+        fd = open_lock(uid, log);
+    if (pp_identity_restore(&saved, log) != PP_OK && fd >= 0) {
+        close(fd);
+        return -1;
+    }
+
+    for (int tries = 0; fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0;
+         tries++) {
+        if ((errno != EWOULDBLOCK && errno != EINTR) ||
+            tries >= LOCK_WAIT_TRIES) {
+            pp_log(log, LOG_ERR, "cannot take the renewal lock: %s",
+                   strerror(errno));
+            close(fd);
+            return -1;
+        }
+        nanosleep(&poll, NULL);
+    }
+    return fd;
+}
+
+enum pp_result pp_renew_settings(const struct pp_session_keys *keys,
+                                 struct pp_config *cfg,
+                                 const struct pp_log *log)
+{
+    char *text = NULL;
+    enum pp_result result = PP_ERR_NO_TOKEN;
+
+    if (keys->settings > 0)
+        result = pp_keyring_read(keys->settings, &text);
+    if (result != PP_OK) {
+        pp_log(log, LOG_ERR, "the session keyring has no %s key",
+               PP_KEY_SETTINGS);
+        return result;
+    }
+
+    result = pp_config_parse_text(cfg, text, PP_KEY_SETTINGS, log);
+    if (result == PP_OK)
+        result = pp_config_validate(cfg, log);
+    free(text);
+    return result;
+}
+
+/* The auth token in the keyring, when it stays valid long enough. */
+static char *current_auth(const struct pp_session_keys *keys,
+                          long min_valid)
+{
+    struct pp_jwt_claims claims;
+    char *auth = NULL;
+
+    if (min_valid < 0 || keys->auth <= 0 ||
+        pp_keyring_read(keys->auth, &auth) != PP_OK)
+        return NULL;
+
+    if (pp_jwt_claims(auth, &claims) == PP_OK &&
+        claims.exp - time(NULL) > min_valid)
+        return auth;
+
+    pp_secret_free(auth);
+    return NULL;
+}
+
+static enum pp_result store_renewed(struct pp_session_keys *keys,
+                                    const struct pp_tokens *tokens,
+                                    uid_t uid, gid_t gid,
+                                    const struct pp_log *log)
+{
+    struct pp_identity saved;
+    enum pp_result result = pp_identity_become(&saved, uid, gid, log);
+
+    if (result == PP_OK)
+        result = pp_keyring_update(keys, tokens, log);
+    if (pp_identity_restore(&saved, log) != PP_OK)
+        result = PP_ERR_SYSTEM;
+    return result;
+}
+
+static enum pp_result renew_now(const struct pp_config *cfg,
+                                struct pp_session_keys *keys, uid_t uid,
+                                gid_t gid, const struct pp_log *log,
+                                char **auth)
+{
+    struct pp_tokens tokens = {0};
+    char *refresh = NULL;
+    enum pp_result result;
+
+    result = pp_keyring_read(keys->refresh, &refresh);
+    if (result == PP_OK)
+        result = pp_passage_refresh(cfg, log, refresh, &tokens);
+    if (result == PP_ERR_REJECTED) {
+        pp_log(log, LOG_WARNING, "the session's refresh token was "
+                                 "rejected: removing the session's keys");
+        pp_keyring_remove(uid);
+    }
+    if (result == PP_OK)
+        result = store_renewed(keys, &tokens, uid, gid, log);
+    if (result == PP_OK) {
+        *auth = tokens.auth_token;
+        tokens.auth_token = NULL;
+    }
+
+    pp_tokens_clear(&tokens);
+    pp_secret_free(refresh);
+    return result;
+}
+
+static enum pp_result renew_with_settings(struct pp_session_keys *keys,
+                                          uid_t uid, gid_t gid,
+                                          const struct pp_log *log,
+                                          char **auth)
+{
+    struct pp_config cfg;
+    enum pp_result result;
+
+    pp_config_init(&cfg);
+    result = pp_renew_settings(keys, &cfg, log);
+    if (result == PP_OK)
+        result = renew_now(&cfg, keys, uid, gid, log, auth);
+    pp_config_free(&cfg);
+    return result;
+}
+
+enum pp_result pp_renew(const struct pp_config *cfg,
+                        const struct pp_log *log, uid_t uid, gid_t gid,
+                        long min_valid, char **auth)
+{
+    struct pp_session_keys keys;
+    enum pp_result result = PP_OK;
+    int lock = take_lock(uid, gid, log);
+
+    *auth = NULL;
+    if (lock < 0)
+        return PP_ERR_SYSTEM;
+
+    /* Read under the lock: another renewal may have just finished. */
+    pp_keyring_find(&keys);
+    if (keys.refresh <= 0)
+        result = PP_ERR_NO_TOKEN;
+    if (result == PP_OK)
+        *auth = current_auth(&keys, min_valid);
+    if (result == PP_OK && *auth == NULL && cfg != NULL)
+        result = renew_now(cfg, &keys, uid, gid, log, auth);
+    else if (result == PP_OK && *auth == NULL)
+        result = renew_with_settings(&keys, uid, gid, log, auth);
+
+    close(lock);
+    return result;
+}

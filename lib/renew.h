@@ -1,0 +1,41 @@
+/*
+ * Renewing a session's auth token from its refresh token, in the session
+ * keyring, by passage-token and by pam_setcred(PAM_REFRESH_CRED).
+ *
+ * Renewals of one user are serialised by a lock file in a directory only
+ * the user can write (/run/user/UID, or /tmp/passage-token-UID), and the
+ * auth token is read again under the lock: two programs that find it
+ * expired at once make one request and print the same new token.
+ */
+#ifndef PP_RENEW_H
+#define PP_RENEW_H
+
+#include "config.h"
+#include "keyring.h"
+#include "log.h"
+#include "result.h"
+
+#include <sys/types.h>
+
+/* Renew when the auth token expires within this many seconds. */
+#define PP_RENEW_MARGIN 30
+/* min_valid for a renewal whatever the auth token's expiry. */
+#define PP_RENEW_ALWAYS (-1)
+
+/*
+ * Puts a valid auth token in *auth: the current one when it stays valid for
+ * more than min_valid seconds, else a renewed one.  Keys are written as
+ * uid/gid.  PP_ERR_NO_TOKEN when the session keyring has no refresh token.
+ * cfg may be NULL: then the settings come from the session keyring, which
+ * the user can change, so the module always passes its own.
+ */
+enum pp_result pp_renew(const struct pp_config *cfg,
+                        const struct pp_log *log, uid_t uid, gid_t gid,
+                        long min_valid, char **auth);
+
+/* The settings the module left in the session keyring. */
+enum pp_result pp_renew_settings(const struct pp_session_keys *keys,
+                                 struct pp_config *cfg,
+                                 const struct pp_log *log);
+
+#endif
