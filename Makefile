@@ -29,7 +29,7 @@ UNIT_BIN   = $(UNIT_SRC:tests/unit/%.c=build/tests/%)
 DEB_PKGS   = gcc make libc6-dev libpam0g-dev libcurl4-openssl-dev \
              libjson-c-dev libkeyutils-dev libssl-dev libcmocka-dev \
              pamtester keyutils openssl python3 python3-pytest \
-             openssh-server openssh-client sshpass clang-format procps
+             openssh-server openssh-client sshpass clang-format procps curl
 
 PYTEST     = /usr/bin/python3 -m pytest -p no:cacheprovider
 
@@ -40,7 +40,8 @@ all: build/pam_passage.so build/passage-token build/pam-driver
 
 build/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	@echo "  CC      $<"
+	@$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 build/pam_passage.so: build/pam_passage.o $(LIB_OBJ) pam_passage.map
 	$(CC) -shared $(CFLAGS) $(LDHARDEN) \

@@ -65,8 +65,8 @@ PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc,
     enum pp_result result;
     int rc;
 
-    if ((flags & (PAM_DELETE_CRED | PAM_REINITIALIZE_CRED |
-                  PAM_REFRESH_CRED)) == 0)
+    if ((flags &
+         (PAM_DELETE_CRED | PAM_REINITIALIZE_CRED | PAM_REFRESH_CRED)) == 0)
         return PAM_SUCCESS;
 
     result = pp_ctx_init(&ctx, pamh, flags, argc, argv);
@@ -112,8 +112,8 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc,
     return rc;
 }
 
-PAM_EXTERN int pam_sm_close_session(pam_handle_t *pamh, int flags,
-                                    int argc, const char **argv)
+PAM_EXTERN int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc,
+                                    const char **argv)
 {
     struct pp_ctx ctx;
     enum pp_result result = pp_ctx_init(&ctx, pamh, flags, argc, argv);

@@ -53,8 +53,9 @@ static void release_lease(struct pp_ctx *ctx, struct pp_store *store,
                           const char *token)
 {
     if (pp_store_write(store, token, NULL, 0) != PP_OK)
-        pp_log(&ctx->log, LOG_ERR, "cannot put the new refresh token back "
-                                   "into the store");
+        pp_log(&ctx->log, LOG_ERR,
+               "cannot put the new refresh token back "
+               "into the store");
 }
 
 static enum pp_result publish_handoff(struct pp_ctx *ctx, const char *id)
@@ -113,7 +114,8 @@ static enum pp_result exchange_stored(struct pp_ctx *ctx,
     if (result == PP_ERR_REJECTED) {
         pp_log(&ctx->log, LOG_WARNING,
                "the stored refresh token can never work again: %s %s",
-               pp_store_remove(store) == PP_OK ? "removed" : "could not remove",
+               pp_store_remove(store) == PP_OK ? "removed"
+                                               : "could not remove",
                store->path);
     }
     if (result == PP_OK)

@@ -21,7 +21,10 @@ struct option {
     size_t offset;
 };
 
-#define OPTION(name, type) {#name, type, offsetof(struct pp_config, name)}
+#define OPTION(name, type)                                                    \
+    {                                                                         \
+#name, type, offsetof(struct pp_config, name)                         \
+    }
 
 /* Sorted by name. */
 static const struct option options[] = {
@@ -388,8 +391,9 @@ enum pp_result pp_config_validate(const struct pp_config *cfg,
         return PP_ERR_CONFIG;
     }
     if (cfg->use_first_pass && cfg->try_first_pass) {
-        pp_log(log, LOG_ERR, "options \"use_first_pass\" and "
-                             "\"try_first_pass\" exclude each other");
+        pp_log(log, LOG_ERR,
+               "options \"use_first_pass\" and "
+               "\"try_first_pass\" exclude each other");
         return PP_ERR_CONFIG;
     }
     return PP_OK;

@@ -25,8 +25,8 @@ static enum pp_result find_user(struct pp_ctx *ctx)
     return PP_OK;
 }
 
-enum pp_result pp_ctx_init(struct pp_ctx *ctx, pam_handle_t *pamh,
-                           int flags, int argc, const char **argv)
+enum pp_result pp_ctx_init(struct pp_ctx *ctx, pam_handle_t *pamh, int flags,
+                           int argc, const char **argv)
 {
     enum pp_result result;
 

@@ -24,8 +24,8 @@ struct pp_ctx {
  * Loads the configuration (PP_ERR_CONFIG names the offending word in the
  * log) and finds the user (PP_ERR_USER when unknown).
  */
-enum pp_result pp_ctx_init(struct pp_ctx *ctx, pam_handle_t *pamh,
-                           int flags, int argc, const char **argv);
+enum pp_result pp_ctx_init(struct pp_ctx *ctx, pam_handle_t *pamh, int flags,
+                           int argc, const char **argv);
 
 void pp_ctx_free(struct pp_ctx *ctx);
 

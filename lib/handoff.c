@@ -101,8 +101,9 @@ enum pp_result pp_handoff_claim(const char *id, struct pp_tokens *out,
     key_name(id, name, sizeof(name));
     key = keyctl_search(KEY_SPEC_USER_KEYRING, "user", name, 0);
     if (key < 0) {
-        pp_log(log, LOG_ERR, "the tokens from authentication are gone "
-                             "(expired after %ds, or claimed): %s",
+        pp_log(log, LOG_ERR,
+               "the tokens from authentication are gone "
+               "(expired after %ds, or claimed): %s",
                PP_HANDOFF_TTL, strerror(errno));
         return PP_ERR_NO_TOKEN;
     }

@@ -107,8 +107,8 @@ static enum pp_result add_session_keys(const struct pp_tokens *tokens,
                                        const struct pp_log *log)
 {
     memset(keys, 0, sizeof(*keys));
-    keys->auth = add_user_key(PP_KEY_AUTH, tokens->auth_token,
-                              tokens->auth_expires);
+    keys->auth =
+        add_user_key(PP_KEY_AUTH, tokens->auth_token, tokens->auth_expires);
     if (keys->auth > 0)
         keys->refresh = add_user_key(PP_KEY_REFRESH, tokens->refresh_token,
                                      tokens->refresh_expires);
@@ -150,8 +150,8 @@ static key_serial_t make_anchor(const struct pp_session_keys *keys)
 }
 
 enum pp_result pp_keyring_install(const struct pp_tokens *tokens,
-                                  const char *settings, uid_t uid,
-                                  gid_t gid, const struct pp_log *log,
+                                  const char *settings, uid_t uid, gid_t gid,
+                                  const struct pp_log *log,
                                   key_serial_t *anchor)
 {
     struct pp_session_keys keys = {0};
@@ -281,18 +281,19 @@ enum pp_result pp_keyring_update(struct pp_session_keys *keys,
 
     /* The refresh token first: it is the one that must never be lost. */
     if (update_refresh(keys->refresh, tokens) != PP_OK) {
-        pp_log(log, LOG_ERR, "cannot store the new refresh token in the "
-                             "session keyring: %s",
+        pp_log(log, LOG_ERR,
+               "cannot store the new refresh token in the "
+               "session keyring: %s",
                strerror(errno));
         return PP_ERR_KEYRING;
     }
 
     /* add_key updates an existing key in place, expired or not. */
-    auth = add_user_key(PP_KEY_AUTH, tokens->auth_token,
-                        tokens->auth_expires);
+    auth = add_user_key(PP_KEY_AUTH, tokens->auth_token, tokens->auth_expires);
     if (auth < 0) {
-        pp_log(log, LOG_ERR, "cannot store the new auth token in the "
-                             "session keyring: %s",
+        pp_log(log, LOG_ERR,
+               "cannot store the new auth token in the "
+               "session keyring: %s",
                strerror(errno));
         return PP_ERR_KEYRING;
     }
@@ -309,9 +310,8 @@ enum pp_result pp_keyring_update(struct pp_session_keys *keys,
 
 void pp_keyring_remove(uid_t uid)
 {
-    static const char *const names[] = {PP_KEY_AUTH, PP_KEY_REFRESH,
-                                        PP_KEY_SETTINGS,
-                                        PP_KEY_REFRESH_EXPIRY};
+    static const char *const names[] = {
+        PP_KEY_AUTH, PP_KEY_REFRESH, PP_KEY_SETTINGS, PP_KEY_REFRESH_EXPIRY};
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         key_serial_t key = find_key(names[i]);

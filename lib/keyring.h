@@ -45,8 +45,8 @@ enum pp_result pp_keyring_check_owner(uid_t uid, const struct pp_log *log);
  * new anchor keyring in the process keyring; *anchor names it.
  */
 enum pp_result pp_keyring_install(const struct pp_tokens *tokens,
-                                  const char *settings, uid_t uid,
-                                  gid_t gid, const struct pp_log *log,
+                                  const char *settings, uid_t uid, gid_t gid,
+                                  const struct pp_log *log,
                                   key_serial_t *anchor);
 
 /* The refresh token the anchor holds now; the caller frees it. */

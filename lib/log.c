@@ -42,8 +42,7 @@ void pp_log(const struct pp_log *log, int priority, const char *fmt, ...)
     emit(log, priority, msg);
 }
 
-void pp_log_sanitize(const char *text, size_t len, char *out,
-                     size_t out_size)
+void pp_log_sanitize(const char *text, size_t len, char *out, size_t out_size)
 {
     size_t n = 0;
 

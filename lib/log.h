@@ -27,7 +27,6 @@ void pp_log(const struct pp_log *log, int priority, const char *fmt, ...)
  * Copies server-supplied text into out for logging: control characters
  * become '?', leading and trailing space goes, and long text is cut.
  */
-void pp_log_sanitize(const char *text, size_t len, char *out,
-                     size_t out_size);
+void pp_log_sanitize(const char *text, size_t len, char *out, size_t out_size);
 
 #endif

@@ -17,9 +17,9 @@ struct reply {
 };
 
 struct request {
-    const char *method;  /* "POST" or "DELETE" */
-    char *url;           /* may hold a token: wiped */
-    char *body;          /* may hold a token: wiped; NULL for none */
+    const char *method; /* "POST" or "DELETE" */
+    char *url;          /* may hold a token: wiped */
+    char *body;         /* may hold a token: wiped; NULL for none */
 };
 
 char *pp_percent_encode(const char *text)
@@ -62,8 +62,8 @@ char *pp_tokens_url(const char *api_url, const char *app_id,
             n = asprintf(&url, "%.*s/apps/%s/tokens?refresh_token=%s",
                          (int)api_len, api_url, app, token);
         else
-            n = asprintf(&url, "%.*s/apps/%s/tokens", (int)api_len,
-                         api_url, app);
+            n = asprintf(&url, "%.*s/apps/%s/tokens", (int)api_len, api_url,
+                         app);
         if (n < 0)
             url = NULL;
     }
@@ -149,9 +149,11 @@ static bool setup(CURL *curl, const struct pp_config *cfg,
     bool plain = strncmp(req->url, "http://", 7) == 0;
     CURLcode rc = CURLE_OK;
 
-#define SET(option, value)                                                   \
-    if (rc == CURLE_OK)                                                      \
-    rc = curl_easy_setopt(curl, option, value)
+#define SET(option, value)                                                    \
+    do {                                                                      \
+        if (rc == CURLE_OK)                                                   \
+            rc = curl_easy_setopt(curl, option, value);                       \
+    } while (0)
     SET(CURLOPT_URL, req->url);
     SET(CURLOPT_PROTOCOLS_STR, plain ? "http" : "https");
     SET(CURLOPT_NOSIGNAL, 1L);
@@ -253,9 +255,8 @@ static enum pp_result status_result(long status)
     return PP_ERR_UNAVAILABLE;
 }
 
-static enum pp_result check_status(const struct pp_log *log,
-                                   const char *what, long status,
-                                   const struct reply *reply)
+static enum pp_result check_status(const struct pp_log *log, const char *what,
+                                   long status, const struct reply *reply)
 {
     enum pp_result result = status_result(status);
     char code[64], message[160];
@@ -279,8 +280,8 @@ static enum pp_result read_tokens(const struct pp_log *log,
     const char *why = NULL;
     enum pp_result result;
 
-    result = pp_reply_parse_tokens(reply->body ? reply->body : "",
-                                   reply->len, time(NULL), out, &why);
+    result = pp_reply_parse_tokens(reply->body ? reply->body : "", reply->len,
+                                   time(NULL), out, &why);
     if (result == PP_ERR_BAD_REPLY)
         pp_log(log, LOG_ERR, "refresh reply unusable: %s", why);
     if (result != PP_OK || out->refresh_token != NULL)
@@ -340,8 +341,8 @@ enum pp_result pp_passage_revoke(const struct pp_config *cfg,
     char fp[9];
     long status;
 
-    req.url = pp_tokens_url(pp_config_api_url(cfg), cfg->app_id,
-                            refresh_token);
+    req.url =
+        pp_tokens_url(pp_config_api_url(cfg), cfg->app_id, refresh_token);
     if (req.url == NULL)
         result = PP_ERR_NOMEM;
     else

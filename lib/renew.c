@@ -46,8 +46,7 @@ static int open_lock_dir(uid_t uid)
     if (fd >= 0)
         return fd;
 
-    snprintf(path, sizeof(path), "/tmp/passage-token-%lu",
-             (unsigned long)uid);
+    snprintf(path, sizeof(path), "/tmp/passage-token-%lu", (unsigned long)uid);
     if (mkdir(path, 0700) != 0 && errno != EEXIST)
         return -1;
     return open_owned_dir(path, uid, S_IRWXG | S_IRWXO);
@@ -119,8 +118,7 @@ enum pp_result pp_renew_settings(const struct pp_session_keys *keys,
 }
 
 /* The auth token in the keyring, when it stays valid long enough. */
-static char *current_auth(const struct pp_session_keys *keys,
-                          long min_valid)
+static char *current_auth(const struct pp_session_keys *keys, long min_valid)
 {
     struct pp_jwt_claims claims;
     char *auth = NULL;
@@ -138,9 +136,8 @@ static char *current_auth(const struct pp_session_keys *keys,
 }
 
 static enum pp_result store_renewed(struct pp_session_keys *keys,
-                                    const struct pp_tokens *tokens,
-                                    uid_t uid, gid_t gid,
-                                    const struct pp_log *log)
+                                    const struct pp_tokens *tokens, uid_t uid,
+                                    gid_t gid, const struct pp_log *log)
 {
     struct pp_identity saved;
     enum pp_result result = pp_identity_become(&saved, uid, gid, log);
@@ -165,8 +162,9 @@ static enum pp_result renew_now(const struct pp_config *cfg,
     if (result == PP_OK)
         result = pp_passage_refresh(cfg, log, refresh, &tokens);
     if (result == PP_ERR_REJECTED) {
-        pp_log(log, LOG_WARNING, "the session's refresh token was "
-                                 "rejected: removing the session's keys");
+        pp_log(log, LOG_WARNING,
+               "the session's refresh token was "
+               "rejected: removing the session's keys");
         pp_keyring_remove(uid);
     }
     if (result == PP_OK)
@@ -197,9 +195,8 @@ static enum pp_result renew_with_settings(struct pp_session_keys *keys,
     return result;
 }
 
-enum pp_result pp_renew(const struct pp_config *cfg,
-                        const struct pp_log *log, uid_t uid, gid_t gid,
-                        long min_valid, char **auth)
+enum pp_result pp_renew(const struct pp_config *cfg, const struct pp_log *log,
+                        uid_t uid, gid_t gid, long min_valid, char **auth)
 {
     struct pp_session_keys keys;
     enum pp_result result = PP_OK;

@@ -29,9 +29,8 @@
  * cfg may be NULL: then the settings come from the session keyring, which
  * the user can change, so the module always passes its own.
  */
-enum pp_result pp_renew(const struct pp_config *cfg,
-                        const struct pp_log *log, uid_t uid, gid_t gid,
-                        long min_valid, char **auth);
+enum pp_result pp_renew(const struct pp_config *cfg, const struct pp_log *log,
+                        uid_t uid, gid_t gid, long min_valid, char **auth);
 
 /* The settings the module left in the session keyring. */
 enum pp_result pp_renew_settings(const struct pp_session_keys *keys,

@@ -120,9 +120,8 @@ static void wipe_token_copies(json_object *root)
     }
 }
 
-enum pp_result pp_reply_parse_tokens(const char *body, size_t len,
-                                     time_t now, struct pp_tokens *out,
-                                     const char **why)
+enum pp_result pp_reply_parse_tokens(const char *body, size_t len, time_t now,
+                                     struct pp_tokens *out, const char **why)
 {
     json_object *root = parse_json(body, len);
     enum pp_result result;
@@ -144,8 +143,7 @@ enum pp_result pp_reply_parse_tokens(const char *body, size_t len,
 }
 
 void pp_reply_parse_error(const char *body, size_t len, char *code,
-                          size_t code_size, char *message,
-                          size_t message_size)
+                          size_t code_size, char *message, size_t message_size)
 {
     json_object *root = parse_json(body, len);
     const char *text;

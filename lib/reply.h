@@ -17,9 +17,8 @@
  * expiration above 10^9 is a Unix time, a smaller one seconds from now.
  * On failure *why says what was wrong, for the log.
  */
-enum pp_result pp_reply_parse_tokens(const char *body, size_t len,
-                                     time_t now, struct pp_tokens *out,
-                                     const char **why);
+enum pp_result pp_reply_parse_tokens(const char *body, size_t len, time_t now,
+                                     struct pp_tokens *out, const char **why);
 
 /*
  * Reads {"code": "…", "error": "…"} from an error reply into code and

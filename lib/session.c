@@ -94,17 +94,17 @@ static enum pp_result open_store(struct pp_ctx *ctx, struct pp_store *store,
 
 /* The store's lease must still be ours, and its token the one handed off. */
 static enum pp_result check_lease(struct pp_ctx *ctx,
-                                  const struct pp_entry *entry,
-                                  const char *id,
+                                  const struct pp_entry *entry, const char *id,
                                   const struct pp_tokens *tokens)
 {
     if (entry->token != NULL && strcmp(entry->lease, id) == 0 &&
         strcmp(entry->token, tokens->refresh_token) == 0)
         return PP_OK;
 
-    pp_log(&ctx->log, LOG_ERR, "the store no longer holds this login's "
-                               "token: its lease ran out and another login "
-                               "took it");
+    pp_log(&ctx->log, LOG_ERR,
+           "the store no longer holds this login's "
+           "token: its lease ran out and another login "
+           "took it");
     return PP_ERR_BUSY;
 }
 
@@ -172,8 +172,9 @@ static enum pp_result exchange_into_session(struct pp_ctx *ctx,
 
     result = pp_passage_refresh(&ctx->cfg, &ctx->log, entry->token, &tokens);
     if (result == PP_ERR_REJECTED && pp_store_remove(store) == PP_OK)
-        pp_log(&ctx->log, LOG_WARNING, "the stored refresh token can never "
-                                       "work again: removed %s",
+        pp_log(&ctx->log, LOG_WARNING,
+               "the stored refresh token can never "
+               "work again: removed %s",
                store->path);
     if (result != PP_OK)
         return result;
@@ -182,8 +183,7 @@ static enum pp_result exchange_into_session(struct pp_ctx *ctx,
     if (result == PP_OK)
         result = pp_store_remove(store);
     else if (pp_store_write(store, tokens.refresh_token, NULL, 0) == PP_OK)
-        pp_log(&ctx->log, LOG_NOTICE, "refresh token left in %s",
-               store->path);
+        pp_log(&ctx->log, LOG_NOTICE, "refresh token left in %s", store->path);
 
     pp_tokens_clear(&tokens);
     return result;
@@ -200,8 +200,9 @@ static enum pp_result open_with_exchange(struct pp_ctx *ctx)
     if (result == PP_OK)
         result = open_store(ctx, &store, &entry);
     if (result == PP_OK && pp_entry_is_leased(&entry, time(NULL))) {
-        pp_log(&ctx->log, LOG_WARNING, "another login is taking this "
-                                       "user's token");
+        pp_log(&ctx->log, LOG_WARNING,
+               "another login is taking this "
+               "user's token");
         result = PP_ERR_BUSY;
     }
     if (result == PP_OK && entry.token == NULL) {
@@ -249,8 +250,9 @@ enum pp_result pp_session_close(struct pp_ctx *ctx)
 
     result = pp_keyring_anchor_refresh(anchor, &token);
     if (result != PP_OK)
-        pp_log(&ctx->log, LOG_ERR, "the session's refresh token is gone "
-                                   "from the keyring: %s",
+        pp_log(&ctx->log, LOG_ERR,
+               "the session's refresh token is gone "
+               "from the keyring: %s",
                pp_strerror(result));
     else if (ctx->cfg.on_close == PP_ON_CLOSE_KEEP)
         result = keep_in_store(ctx, token);
@@ -259,10 +261,10 @@ enum pp_result pp_session_close(struct pp_ctx *ctx)
 
     if (result != PP_OK && token != NULL) {
         pp_token_fingerprint(token, fp);
-        pp_log(&ctx->log, LOG_ERR, "refresh token %s was not %s",
-               fp, ctx->cfg.on_close == PP_ON_CLOSE_KEEP
-                       ? "kept: the chain is lost"
-                       : "revoked: it stays valid until it expires");
+        pp_log(&ctx->log, LOG_ERR, "refresh token %s was not %s", fp,
+               ctx->cfg.on_close == PP_ON_CLOSE_KEEP
+                   ? "kept: the chain is lost"
+                   : "revoked: it stays valid until it expires");
     }
 
     pp_keyring_anchor_drop(anchor);
@@ -282,8 +284,8 @@ enum pp_result pp_session_refresh(struct pp_ctx *ctx)
     char *auth = NULL;
     enum pp_result result;
 
-    result = pp_renew(&ctx->cfg, &ctx->log, ctx->pw->pw_uid,
-                      ctx->pw->pw_gid, PP_RENEW_ALWAYS, &auth);
+    result = pp_renew(&ctx->cfg, &ctx->log, ctx->pw->pw_uid, ctx->pw->pw_gid,
+                      PP_RENEW_ALWAYS, &auth);
     pp_secret_free(auth);
     return result == PP_ERR_NO_TOKEN ? PP_OK : result;
 }

@@ -51,8 +51,7 @@ static const char *expansion(char c, const struct passwd *pw)
     case 'u':
         return pw->pw_name;
     case 'h':
-        return pw->pw_dir != NULL && pw->pw_dir[0] == '/' ? pw->pw_dir
-                                                            : NULL;
+        return pw->pw_dir != NULL && pw->pw_dir[0] == '/' ? pw->pw_dir : NULL;
     case '%':
         return "%";
     default:
@@ -148,8 +147,8 @@ static enum pp_result check_node(const struct pp_store *store, int fd,
         pp_log(store->log, LOG_ERR, "%s: %s", what, strerror(errno));
         return PP_ERR_SYSTEM;
     }
-    if ((st.st_mode & S_IFMT) != type || !owner_is_trusted(store, st.st_uid)
-        || (st.st_mode & forbidden) != 0) {
+    if ((st.st_mode & S_IFMT) != type || !owner_is_trusted(store, st.st_uid) ||
+        (st.st_mode & forbidden) != 0) {
         pp_log(store->log, LOG_ERR,
                "%s: refused: wrong type, owner (uid %lu) or mode %04o", what,
                (unsigned long)st.st_uid, (unsigned)(st.st_mode & 07777));
@@ -180,8 +179,7 @@ static enum pp_result open_dir(struct pp_store *store)
         mkdir(store->dir, 0700) == 0)
         store->dir_fd = open(store->dir, flags);
     if (store->dir_fd < 0)
-        return errno_result(store, "cannot open store directory",
-                            store->dir);
+        return errno_result(store, "cannot open store directory", store->dir);
 
     return check_node(store, store->dir_fd, store->dir, S_IWGRP | S_IWOTH,
                       S_IFDIR);
@@ -206,8 +204,8 @@ static enum pp_result wait_for_lock(struct pp_store *store)
             return errno_result(store, "cannot lock", store->path);
         if (tries-- <= 0) {
             pp_log(store->log, LOG_ERR,
-                   "%s: still locked by another login after %lds",
-                   store->path, store->lock_wait);
+                   "%s: still locked by another login after %lds", store->path,
+                   store->lock_wait);
             return PP_ERR_BUSY;
         }
         nanosleep(&poll, NULL);
@@ -226,8 +224,7 @@ static enum pp_result lock_entry(struct pp_store *store)
             openat(store->dir_fd, lock_name,
                    O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (store->lock_fd < 0)
-            result = errno_result(store, "cannot open lock for",
-                                  store->path);
+            result = errno_result(store, "cannot open lock for", store->path);
     }
     if (result == PP_OK)
         result = check_node(store, store->lock_fd, lock_name,
@@ -368,13 +365,12 @@ static enum pp_result make_temp(struct pp_store *store, char *name,
         return errno_result(store, "no random bytes for", store->path);
 
     snprintf(name, size, ".%s.%02x%02x%02x%02x%02x%02x%02x%02x", store->name,
-             random[0], random[1], random[2], random[3], random[4],
-             random[5], random[6], random[7]);
+             random[0], random[1], random[2], random[3], random[4], random[5],
+             random[6], random[7]);
     *fd = openat(store->dir_fd, name,
                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (*fd < 0)
-        return errno_result(store, "cannot create a file beside",
-                            store->path);
+        return errno_result(store, "cannot create a file beside", store->path);
     return PP_OK;
 }
 
@@ -436,8 +432,8 @@ enum pp_result pp_store_remove(struct pp_store *store)
     struct pp_identity saved;
     enum pp_result result = become_user(store, &saved);
 
-    if (result == PP_OK &&
-        unlinkat(store->dir_fd, store->name, 0) != 0 && errno != ENOENT)
+    if (result == PP_OK && unlinkat(store->dir_fd, store->name, 0) != 0 &&
+        errno != ENOENT)
         result = errno_result(store, "cannot remove", store->path);
     else if (result == PP_OK)
         result = sync_dir(store);
@@ -448,8 +444,7 @@ enum pp_result pp_store_remove(struct pp_store *store)
 
 enum pp_result pp_store_open(struct pp_store *store, const char *tmpl,
                              const struct passwd *pw, long lock_wait,
-                             const struct pp_log *log,
-                             struct pp_entry *entry)
+                             const struct pp_log *log, struct pp_entry *entry)
 {
     enum pp_result result;
 

@@ -23,20 +23,23 @@
 #define PP_LEASE_ID_LEN 32
 
 struct pp_store {
-    char *path;        /* the entry, for log lines */
-    char *dir;         /* its directory */
-    char *name;        /* its file name */
-    int dir_fd;        /* -1 until locked */
-    int lock_fd;       /* -1 until locked */
-    uid_t uid;         /* the user's */
+    char *path;  /* the entry, for log lines */
+    char *dir;   /* its directory */
+    char *name;  /* its file name */
+    int dir_fd;  /* -1 until locked */
+    int lock_fd; /* -1 until locked */
+    uid_t uid;   /* the user's */
     gid_t gid;
-    bool in_home;      /* the template uses %h: act as the user */
-    long lock_wait;    /* seconds to wait for the lock */
+    bool in_home;   /* the template uses %h: act as the user */
+    long lock_wait; /* seconds to wait for the lock */
     const struct pp_log *log;
 };
 
 /* A store that pp_store_close may be called on before anything else. */
-#define PP_STORE_INIT {.dir_fd = -1, .lock_fd = -1}
+#define PP_STORE_INIT                                                         \
+    {                                                                         \
+        .dir_fd = -1, .lock_fd = -1                                           \
+    }
 
 struct pp_entry {
     char *token;                     /* NULL: no entry */
@@ -74,8 +77,7 @@ void pp_store_close(struct pp_store *store);
 /* pp_store_init, pp_store_lock and pp_store_read in one. */
 enum pp_result pp_store_open(struct pp_store *store, const char *tmpl,
                              const struct passwd *pw, long lock_wait,
-                             const struct pp_log *log,
-                             struct pp_entry *entry);
+                             const struct pp_log *log, struct pp_entry *entry);
 
 void pp_entry_clear(struct pp_entry *entry);
 
