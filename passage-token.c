@@ -281,7 +281,8 @@ static enum pp_result deposit(const struct options *opts,
     struct pp_entry entry = {0};
     enum pp_result result;
 
-    result = pp_store_open(&store, pp_config_store(cfg), pw, 30, log, &entry);
+    result =
+        pp_store_open(&store, pp_config_store(cfg), pw, 30, true, log, &entry);
     if (result == PP_OK && entry.token != NULL && !opts->force) {
         complain("%s already holds a token (use --force to replace it)",
                  store.path);
@@ -332,7 +333,8 @@ static enum pp_result remove_entry(const struct options *opts,
     struct pp_entry entry = {0};
     enum pp_result result;
 
-    result = pp_store_open(&store, pp_config_store(cfg), pw, 30, log, &entry);
+    result = pp_store_open(&store, pp_config_store(cfg), pw, 30, false, log,
+                           &entry);
     if (result == PP_OK && entry.token == NULL) {
         complain("%s holds no token", store.path);
         result = PP_ERR_NO_TOKEN;

@@ -36,7 +36,7 @@ static enum pp_result open_store(struct pp_ctx *ctx, struct pp_store *store,
     enum pp_result result;
 
     result = pp_store_open(store, pp_config_store(&ctx->cfg), ctx->pw,
-                           pp_ctx_lock_wait(ctx), &ctx->log, entry);
+                           pp_ctx_lock_wait(ctx), false, &ctx->log, entry);
     if (result != PP_OK || !pp_entry_is_leased(entry, time(NULL)) ||
         strcmp(entry->lease, earlier) == 0)
         return result;

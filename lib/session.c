@@ -86,10 +86,10 @@ static enum pp_result install(struct pp_ctx *ctx,
 }
 
 static enum pp_result open_store(struct pp_ctx *ctx, struct pp_store *store,
-                                 struct pp_entry *entry)
+                                 bool create_dir, struct pp_entry *entry)
 {
     return pp_store_open(store, pp_config_store(&ctx->cfg), ctx->pw,
-                         pp_ctx_lock_wait(ctx), &ctx->log, entry);
+                         pp_ctx_lock_wait(ctx), create_dir, &ctx->log, entry);
 }
 
 /* The store's lease must still be ours, and its token the one handed off. */
@@ -114,7 +114,7 @@ static enum pp_result install_leased(struct pp_ctx *ctx, const char *id,
 {
     struct pp_store store = PP_STORE_INIT;
     struct pp_entry entry = {0};
-    enum pp_result result = open_store(ctx, &store, &entry);
+    enum pp_result result = open_store(ctx, &store, false, &entry);
 
     if (result == PP_OK)
         result = check_lease(ctx, &entry, id, tokens);
@@ -198,7 +198,7 @@ static enum pp_result open_with_exchange(struct pp_ctx *ctx)
     /* No request at all when the keys could not be installed anyway. */
     result = pp_keyring_check_owner(ctx->pw->pw_uid, &ctx->log);
     if (result == PP_OK)
-        result = open_store(ctx, &store, &entry);
+        result = open_store(ctx, &store, false, &entry);
     if (result == PP_OK && pp_entry_is_leased(&entry, time(NULL))) {
         pp_log(&ctx->log, LOG_WARNING,
                "another login is taking this "
@@ -228,7 +228,7 @@ static enum pp_result keep_in_store(struct pp_ctx *ctx, const char *token)
 {
     struct pp_store store = PP_STORE_INIT;
     struct pp_entry entry = {0};
-    enum pp_result result = open_store(ctx, &store, &entry);
+    enum pp_result result = open_store(ctx, &store, true, &entry);
 
     if (result == PP_OK)
         result = pp_store_write(&store, token, NULL, 0);

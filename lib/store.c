@@ -175,8 +175,10 @@ static enum pp_result open_dir(struct pp_store *store)
     int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 
     store->dir_fd = open(store->dir, flags);
-    if (store->dir_fd < 0 && errno == ENOENT && !store->in_home &&
-        mkdir(store->dir, 0700) == 0)
+    if (store->dir_fd < 0 && errno == ENOENT && store->in_home &&
+        !store->create_dir)
+        return PP_ERR_NO_TOKEN;
+    if (store->dir_fd < 0 && errno == ENOENT && mkdir(store->dir, 0700) == 0)
         store->dir_fd = open(store->dir, flags);
     if (store->dir_fd < 0)
         return errno_result(store, "cannot open store directory", store->dir);
@@ -444,17 +446,19 @@ enum pp_result pp_store_remove(struct pp_store *store)
 
 enum pp_result pp_store_open(struct pp_store *store, const char *tmpl,
                              const struct passwd *pw, long lock_wait,
-                             const struct pp_log *log, struct pp_entry *entry)
+                             bool create_dir, const struct pp_log *log,
+                             struct pp_entry *entry)
 {
     enum pp_result result;
 
     memset(entry, 0, sizeof(*entry));
     result = pp_store_init(store, tmpl, pw, lock_wait, log);
+    store->create_dir = create_dir;
     if (result == PP_OK)
         result = pp_store_lock(store);
     if (result == PP_OK)
         result = pp_store_read(store, entry);
-    return result;
+    return result == PP_ERR_NO_TOKEN ? PP_OK : result;
 }
 
 void pp_store_close(struct pp_store *store)

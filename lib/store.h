@@ -30,8 +30,9 @@ struct pp_store {
     int lock_fd; /* -1 until locked */
     uid_t uid;   /* the user's */
     gid_t gid;
-    bool in_home;   /* the template uses %h: act as the user */
-    long lock_wait; /* seconds to wait for the lock */
+    bool in_home;    /* the template uses %h: act as the user */
+    bool create_dir; /* a missing directory is made, not "no entry" */
+    long lock_wait;  /* seconds to wait for the lock */
     const struct pp_log *log;
 };
 
@@ -59,7 +60,11 @@ enum pp_result pp_store_init(struct pp_store *store, const char *tmpl,
                              const struct passwd *pw, long lock_wait,
                              const struct pp_log *log);
 
-/* Opens the directory (creating a root store's last component) and locks. */
+/*
+ * Opens the directory and locks the entry.  A missing directory is made
+ * (its last component, 0700) for a root store or with create_dir; a
+ * missing directory in the user's home is PP_ERR_NO_TOKEN, quietly.
+ */
 enum pp_result pp_store_lock(struct pp_store *store);
 
 /* Reads the entry; out->token is NULL when there is none. */
@@ -74,10 +79,14 @@ enum pp_result pp_store_remove(struct pp_store *store);
 /* Unlocks and frees; safe to call more than once. */
 void pp_store_close(struct pp_store *store);
 
-/* pp_store_init, pp_store_lock and pp_store_read in one. */
+/*
+ * pp_store_init, pp_store_lock and pp_store_read in one; create_dir as in
+ * pp_store_lock.  A missing home directory reads as PP_OK with no entry.
+ */
 enum pp_result pp_store_open(struct pp_store *store, const char *tmpl,
                              const struct passwd *pw, long lock_wait,
-                             const struct pp_log *log, struct pp_entry *entry);
+                             bool create_dir, const struct pp_log *log,
+                             struct pp_entry *entry);
 
 void pp_entry_clear(struct pp_entry *entry);
 
