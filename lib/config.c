@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -228,7 +229,15 @@ enum pp_result pp_config_parse_text(struct pp_config *cfg, const char *text,
             continue;
 
         snprintf(where, sizeof(where), "%s:%d", origin, number);
-        result = pp_config_set(cfg, word, where, log);
+        if (strncmp(word, "config=", 7) == 0 || strcmp(word, "config") == 0) {
+            pp_log(log, LOG_ERR,
+                   "%s: option \"config\" is only valid as a "
+                   "module argument",
+                   where);
+            result = PP_ERR_CONFIG;
+        } else {
+            result = pp_config_set(cfg, word, where, log);
+        }
     }
 
     free(copy);
@@ -292,6 +301,10 @@ static enum pp_result read_config_file(const char *path, char **text,
     }
 
     close(fd);
+    if (result == PP_OK && memchr(buf, '\0', (size_t)n) != NULL) {
+        pp_log(log, LOG_ERR, "%s: not a text file (holds a NUL byte)", path);
+        result = PP_ERR_CONFIG;
+    }
     if (result != PP_OK) {
         free(buf);
         return result;
@@ -346,10 +359,15 @@ const char *pp_config_store(const struct pp_config *cfg)
     return cfg->store != NULL ? cfg->store : PP_DEFAULT_STORE;
 }
 
+/* Addresses only: a name like 127.example.com can point anywhere. */
 static bool is_loopback_host(const char *host)
 {
-    return strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0 ||
-           strncmp(host, "127.", 4) == 0;
+    struct in_addr addr;
+
+    if (strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0)
+        return true;
+    return inet_pton(AF_INET, host, &addr) == 1 &&
+           (ntohl(addr.s_addr) >> 24) == 127;
 }
 
 /* https:// anywhere; plain http:// only to loopback, for tests. */

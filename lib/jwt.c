@@ -1,5 +1,6 @@
 #include "jwt.h"
 
+#include "reply.h"
 #include "secret.h"
 
 #include <json-c/json.h>
@@ -89,7 +90,8 @@ enum pp_result pp_jwt_claims(const char *jwt, struct pp_jwt_claims *out)
         return PP_ERR_NOMEM;
 
     len = pp_base64url_decode(start, (size_t)(end - start), decoded);
-    payload = len > 0 ? json_tokener_parse((const char *)decoded) : NULL;
+    payload = len > 0 ? pp_json_parse_whole((const char *)decoded, (size_t)len)
+                      : NULL;
     result = payload != NULL ? read_claims(payload, out) : PP_ERR_BAD_TOKEN;
 
     json_object_put(payload);

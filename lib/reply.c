@@ -8,7 +8,7 @@
 
 #define UNIX_TIME_THRESHOLD 1000000000L
 
-static json_object *parse_json(const char *body, size_t len)
+json_object *pp_json_parse_whole(const char *body, size_t len)
 {
     json_tokener *tok = json_tokener_new();
     json_object *obj;
@@ -123,7 +123,7 @@ static void wipe_token_copies(json_object *root)
 enum pp_result pp_reply_parse_tokens(const char *body, size_t len, time_t now,
                                      struct pp_tokens *out, const char **why)
 {
-    json_object *root = parse_json(body, len);
+    json_object *root = pp_json_parse_whole(body, len);
     enum pp_result result;
 
     memset(out, 0, sizeof(*out));
@@ -145,7 +145,7 @@ enum pp_result pp_reply_parse_tokens(const char *body, size_t len, time_t now,
 void pp_reply_parse_error(const char *body, size_t len, char *code,
                           size_t code_size, char *message, size_t message_size)
 {
-    json_object *root = parse_json(body, len);
+    json_object *root = pp_json_parse_whole(body, len);
     const char *text;
 
     code[0] = '\0';

@@ -7,6 +7,7 @@
 #include "result.h"
 #include "secret.h"
 
+#include <json-c/json.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -27,5 +28,8 @@ enum pp_result pp_reply_parse_tokens(const char *body, size_t len, time_t now,
 void pp_reply_parse_error(const char *body, size_t len, char *code,
                           size_t code_size, char *message,
                           size_t message_size);
+
+/* Parses text that must be one JSON value and nothing after it. */
+json_object *pp_json_parse_whole(const char *text, size_t len);
 
 #endif

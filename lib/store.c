@@ -44,6 +44,24 @@ static bool append(char **out, size_t *len, const char *text, size_t n)
     return true;
 }
 
+bool pp_store_template_uses_home(const char *tmpl)
+{
+    for (const char *p = tmpl; *p; p++) {
+        if (p[0] == '%' && p[1] == 'h')
+            return true;
+        if (p[0] == '%' && p[1] != '\0')
+            p++;
+    }
+    return false;
+}
+
+static bool ends_with(const char *text, const char *suffix)
+{
+    size_t len = strlen(text), n = strlen(suffix);
+
+    return len >= n && strcmp(text + len - n, suffix) == 0;
+}
+
 /* What %c stands for in a store template, or NULL when it is not allowed. */
 static const char *expansion(char c, const struct passwd *pw)
 {
@@ -86,7 +104,8 @@ enum pp_result pp_store_expand(const char *tmpl, const struct passwd *pw,
     }
 
     if (!ok || out == NULL || out[0] != '/' || out[len - 1] == '/' ||
-        strstr(out, "/../") != NULL || strstr(out, "/./") != NULL) {
+        strstr(out, "/../") != NULL || strstr(out, "/./") != NULL ||
+        ends_with(out, "/..") || ends_with(out, "/.")) {
         free(out);
         return ok ? PP_ERR_CONFIG : PP_ERR_NOMEM;
     }
@@ -106,7 +125,7 @@ enum pp_result pp_store_init(struct pp_store *store, const char *tmpl,
     store->lock_fd = -1;
     store->uid = pw->pw_uid;
     store->gid = pw->pw_gid;
-    store->in_home = strstr(tmpl, "%h") != NULL;
+    store->in_home = pp_store_template_uses_home(tmpl);
     store->lock_wait = lock_wait;
     store->log = log;
 

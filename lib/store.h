@@ -51,6 +51,9 @@ struct pp_entry {
 /* Refuses names with '/', a leading '.', control bytes, or over 255 bytes. */
 bool pp_user_name_is_safe(const char *name);
 
+/* True when the template has a %h (not an escaped %%h). */
+bool pp_store_template_uses_home(const char *tmpl);
+
 /* Expands %u, %h and %% in the template; the result must be absolute. */
 enum pp_result pp_store_expand(const char *tmpl, const struct passwd *pw,
                                char **path);

@@ -71,7 +71,10 @@ static inline char *unit_b64url(const void *data, size_t len)
     return out;
 }
 
-/* A JWT whose payload is the given JSON text; the signature is filler. */
+/* The third part of every JWT built here: filler, never checked. */
+#define UNIT_JWT_SIGNATURE "c2lnbmF0dXJl"
+
+/* A JWT whose payload is the given JSON text. */
 static inline char *unit_jwt(const char *payload_json)
 {
     static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
@@ -79,7 +82,7 @@ static inline char *unit_jwt(const char *payload_json)
     char *p = unit_b64url(payload_json, strlen(payload_json));
     char *jwt = NULL;
 
-    assert_true(asprintf(&jwt, "%s.%s.c2lnbmF0dXJl", h, p) > 0);
+    assert_true(asprintf(&jwt, "%s.%s." UNIT_JWT_SIGNATURE, h, p) > 0);
     free(h);
     free(p);
     return jwt;
