@@ -400,7 +400,7 @@ static int cmd_revoke(const struct options *opts, const struct pp_log *log)
 
     /* A token the server refuses is as dead as a revoked one. */
     if (result == PP_OK || result == PP_ERR_REJECTED)
-        pp_keyring_remove(getuid());
+        pp_keyring_destroy(getuid());
 
     pp_secret_free(refresh);
     pp_config_free(&cfg);

@@ -24,7 +24,7 @@ static void drop_earlier_handoff(struct pp_ctx *ctx, char *earlier,
     if (id == NULL)
         return;
     if (pp_handoff_id_is_valid(id)) {
-        pp_handoff_discard(id);
+        pp_handoff_discard(id, ctx->user);
         snprintf(earlier, size, "%s", id);
     }
     pam_putenv(ctx->pamh, PP_HANDOFF_ENV);
@@ -91,12 +91,12 @@ static enum pp_result hand_off(struct pp_ctx *ctx, struct pp_store *store,
         leased = result == PP_OK;
     }
     if (result == PP_OK)
-        result = pp_handoff_put(id, tokens, leased, &ctx->log);
+        result = pp_handoff_put(id, ctx->user, tokens, leased, &ctx->log);
     if (result == PP_OK)
         result = publish_handoff(ctx, id);
 
     if (result != PP_OK) {
-        pp_handoff_discard(id);
+        pp_handoff_discard(id, ctx->user);
         if (store != NULL)
             release_lease(ctx, store, tokens->refresh_token);
     }

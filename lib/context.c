@@ -40,6 +40,13 @@ enum pp_result pp_ctx_init(struct pp_ctx *ctx, pam_handle_t *pamh, int flags,
     ctx->log.debug = ctx->cfg.debug;
     if (result == PP_OK)
         result = pp_config_validate(&ctx->cfg, &ctx->log);
+    if (result == PP_OK)
+        pp_log(&ctx->log, LOG_DEBUG,
+               "app_id=%s api_url=%s store=%s on_close=%s timeouts=%ld/%lds",
+               ctx->cfg.app_id, pp_config_api_url(&ctx->cfg),
+               pp_config_store(&ctx->cfg),
+               ctx->cfg.on_close == PP_ON_CLOSE_KEEP ? "keep" : "revoke",
+               ctx->cfg.connect_timeout, ctx->cfg.timeout);
     if (result != PP_OK)
         return result == PP_ERR_NOMEM ? result : PP_ERR_CONFIG;
 

@@ -10,9 +10,10 @@
 /* The owner (root) alone: possessor and user rights, nothing else. */
 #define HANDOFF_PERM 0x3f3f0000
 
-static void key_name(const char *id, char *out, size_t size)
+/* The user is part of the name: a handoff serves only that user's login. */
+static void key_name(const char *id, const char *user, char *out, size_t size)
 {
-    snprintf(out, size, "pam_passage:handoff:%s", id);
+    snprintf(out, size, "pam_passage:handoff:%s:%s", id, user);
 }
 
 enum pp_result pp_handoff_new_id(char id[PP_HANDOFF_ID_LEN + 1])
@@ -33,14 +34,15 @@ bool pp_handoff_id_is_valid(const char *text)
     return strspn(text, "0123456789abcdef") == PP_HANDOFF_ID_LEN;
 }
 
-enum pp_result pp_handoff_put(const char *id, const struct pp_tokens *tokens,
-                              bool from_store, const struct pp_log *log)
+enum pp_result pp_handoff_put(const char *id, const char *user,
+                              const struct pp_tokens *tokens, bool from_store,
+                              const struct pp_log *log)
 {
-    char name[64], *payload = NULL;
+    char name[PP_HANDOFF_ID_LEN + 300], *payload = NULL;
     key_serial_t key = -1;
     int len;
 
-    key_name(id, name, sizeof(name));
+    key_name(id, user, name, sizeof(name));
     len = asprintf(&payload, "%s\n%s\n%lld %lld %d\n", tokens->auth_token,
                    tokens->refresh_token, (long long)tokens->auth_expires,
                    (long long)tokens->refresh_expires, from_store ? 1 : 0);
@@ -56,6 +58,11 @@ enum pp_result pp_handoff_put(const char *id, const struct pp_tokens *tokens,
     if (key < 0)
         pp_log(log, LOG_ERR, "cannot keep the tokens for the session: %s",
                strerror(errno));
+    else
+        pp_log(log, LOG_DEBUG,
+               "tokens wait for the session in key %d for "
+               "%ds",
+               key, PP_HANDOFF_TTL);
 
     pp_secret_free(payload);
     return key < 0 ? PP_ERR_KEYRING : PP_OK;
@@ -89,16 +96,17 @@ static enum pp_result parse_payload(char *payload, struct pp_tokens *out,
     return out->auth_token && out->refresh_token ? PP_OK : PP_ERR_NOMEM;
 }
 
-enum pp_result pp_handoff_claim(const char *id, struct pp_tokens *out,
-                                bool *from_store, const struct pp_log *log)
+enum pp_result pp_handoff_claim(const char *id, const char *user,
+                                struct pp_tokens *out, bool *from_store,
+                                const struct pp_log *log)
 {
-    char name[64], *payload = NULL;
+    char name[PP_HANDOFF_ID_LEN + 300], *payload = NULL;
     enum pp_result result;
     long key;
     int len;
 
     memset(out, 0, sizeof(*out));
-    key_name(id, name, sizeof(name));
+    key_name(id, user, name, sizeof(name));
     key = keyctl_search(KEY_SPEC_USER_KEYRING, "user", name, 0);
     if (key < 0) {
         pp_log(log, LOG_ERR,
@@ -121,12 +129,12 @@ enum pp_result pp_handoff_claim(const char *id, struct pp_tokens *out,
     return result;
 }
 
-void pp_handoff_discard(const char *id)
+void pp_handoff_discard(const char *id, const char *user)
 {
-    char name[64];
+    char name[PP_HANDOFF_ID_LEN + 300];
     long key;
 
-    key_name(id, name, sizeof(name));
+    key_name(id, user, name, sizeof(name));
     key = keyctl_search(KEY_SPEC_USER_KEYRING, "user", name, 0);
     if (key > 0)
         keyctl_invalidate((key_serial_t)key);

@@ -25,14 +25,16 @@ enum pp_result pp_handoff_new_id(char id[PP_HANDOFF_ID_LEN + 1]);
 bool pp_handoff_id_is_valid(const char *text);
 
 /* from_store: the chain's refresh token also waits, leased, in the store. */
-enum pp_result pp_handoff_put(const char *id, const struct pp_tokens *tokens,
-                              bool from_store, const struct pp_log *log);
+enum pp_result pp_handoff_put(const char *id, const char *user,
+                              const struct pp_tokens *tokens, bool from_store,
+                              const struct pp_log *log);
 
 /* Reads the tokens and destroys the key: a handoff is claimed once. */
-enum pp_result pp_handoff_claim(const char *id, struct pp_tokens *out,
-                                bool *from_store, const struct pp_log *log);
+enum pp_result pp_handoff_claim(const char *id, const char *user,
+                                struct pp_tokens *out, bool *from_store,
+                                const struct pp_log *log);
 
 /* Destroys a handoff nobody will claim; quiet when it is already gone. */
-void pp_handoff_discard(const char *id);
+void pp_handoff_discard(const char *id, const char *user);
 
 #endif

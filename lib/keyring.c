@@ -308,7 +308,7 @@ enum pp_result pp_keyring_update(struct pp_session_keys *keys,
     return PP_OK;
 }
 
-void pp_keyring_remove(uid_t uid)
+static void remove_keys(uid_t uid, bool destroy)
 {
     static const char *const names[] = {
         PP_KEY_AUTH, PP_KEY_REFRESH, PP_KEY_SETTINGS, PP_KEY_REFRESH_EXPIRY};
@@ -317,7 +317,21 @@ void pp_keyring_remove(uid_t uid)
         key_serial_t key = find_key(names[i]);
         uid_t owner;
 
-        if (key > 0 && key_owner(key, &owner) && owner == uid)
+        if (key <= 0 || !key_owner(key, &owner) || owner != uid)
+            continue;
+        if (destroy)
             keyctl_invalidate(key);
+        else
+            keyctl_unlink(key, KEY_SPEC_SESSION_KEYRING);
     }
+}
+
+void pp_keyring_unlink(uid_t uid)
+{
+    remove_keys(uid, false);
+}
+
+void pp_keyring_destroy(uid_t uid)
+{
+    remove_keys(uid, true);
 }

@@ -73,7 +73,13 @@ enum pp_result pp_keyring_update(struct pp_session_keys *keys,
                                  const struct pp_tokens *tokens,
                                  const struct pp_log *log);
 
-/* Invalidates the keys in the session keyring that uid owns. */
-void pp_keyring_remove(uid_t uid);
+/*
+ * Unlinks the keys that uid owns from the session keyring.  The module's
+ * anchor keeps them, so close still revokes or keeps the refresh token.
+ */
+void pp_keyring_unlink(uid_t uid);
+
+/* Destroys the keys that uid owns, wherever they are linked. */
+void pp_keyring_destroy(uid_t uid);
 
 #endif

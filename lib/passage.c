@@ -228,6 +228,8 @@ static enum pp_result perform(const struct pp_config *cfg,
         rc = transfer(curl, cfg, reply);
         if (rc == CURLE_OK) {
             curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
+            pp_log(log, LOG_DEBUG, "%s %s/apps/%s/tokens: HTTP %ld",
+                   req->method, pp_config_api_url(cfg), cfg->app_id, *status);
         } else if (reply->too_large) {
             pp_log(log, LOG_ERR, "%s: reply larger than %d bytes refused",
                    req->method, PP_REPLY_MAX);

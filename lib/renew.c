@@ -165,7 +165,7 @@ static enum pp_result renew_now(const struct pp_config *cfg,
         pp_log(log, LOG_WARNING,
                "the session's refresh token was "
                "rejected: removing the session's keys");
-        pp_keyring_remove(uid);
+        pp_keyring_destroy(uid);
     }
     if (result == PP_OK)
         result = store_renewed(keys, &tokens, uid, gid, log);
@@ -212,6 +212,9 @@ enum pp_result pp_renew(const struct pp_config *cfg, const struct pp_log *log,
         result = PP_ERR_NO_TOKEN;
     if (result == PP_OK)
         *auth = current_auth(&keys, min_valid);
+    if (result == PP_OK && *auth != NULL)
+        pp_log(log, LOG_DEBUG, "auth token valid for more than %lds: kept",
+               min_valid);
     if (result == PP_OK && *auth == NULL && cfg != NULL)
         result = renew_now(cfg, &keys, uid, gid, log, auth);
     else if (result == PP_OK && *auth == NULL)

@@ -78,6 +78,8 @@ static enum pp_result install(struct pp_ctx *ctx,
         pp_keyring_anchor_drop(anchor);
 
     if (result == PP_OK)
+        pp_log(&ctx->log, LOG_DEBUG, "keys anchored in keyring %d", anchor);
+    if (result == PP_OK)
         pp_log(&ctx->log, LOG_INFO,
                "tokens installed in the session keyring; auth token valid "
                "for %lds",
@@ -149,7 +151,8 @@ static enum pp_result open_from_handoff(struct pp_ctx *ctx)
     }
 
     if (result == PP_OK)
-        result = pp_handoff_claim(id, &tokens, &from_store, &ctx->log);
+        result =
+            pp_handoff_claim(id, ctx->user, &tokens, &from_store, &ctx->log);
     if (result == PP_OK)
         result = pp_keyring_check_owner(ctx->pw->pw_uid, &ctx->log);
     if (result == PP_OK && from_store)
@@ -230,6 +233,14 @@ static enum pp_result keep_in_store(struct pp_ctx *ctx, const char *token)
     struct pp_entry entry = {0};
     enum pp_result result = open_store(ctx, &store, true, &entry);
 
+    /* A token deposited during the session is newer: never replace it. */
+    if (result == PP_OK && entry.token != NULL) {
+        pp_log(&ctx->log, LOG_NOTICE,
+               "%s received a token during the session: revoking the "
+               "session's token instead of keeping it",
+               store.path);
+        result = PP_ERR_EXISTS;
+    }
     if (result == PP_OK)
         result = pp_store_write(&store, token, NULL, 0);
     if (result == PP_OK)
@@ -241,6 +252,18 @@ static enum pp_result keep_in_store(struct pp_ctx *ctx, const char *token)
     return result;
 }
 
+/* The chain ends with the session, or waits in the store for the next. */
+static enum pp_result end_chain(struct pp_ctx *ctx, const char *token)
+{
+    enum pp_result result = PP_ERR_EXISTS;
+
+    if (ctx->cfg.on_close == PP_ON_CLOSE_KEEP)
+        result = keep_in_store(ctx, token);
+    if (result == PP_ERR_EXISTS)
+        result = pp_passage_revoke(&ctx->cfg, &ctx->log, token);
+    return result;
+}
+
 enum pp_result pp_session_close(struct pp_ctx *ctx)
 {
     key_serial_t anchor = anchor_of(ctx);
@@ -248,16 +271,21 @@ enum pp_result pp_session_close(struct pp_ctx *ctx)
     char fp[9];
     enum pp_result result;
 
+    /* Only "passage-token revoke" or a rejected renewal destroy the keys. */
     result = pp_keyring_anchor_refresh(anchor, &token);
-    if (result != PP_OK)
+    if (result == PP_ERR_NO_TOKEN) {
+        pp_log(&ctx->log, LOG_INFO,
+               "the session's Passage session already "
+               "ended: nothing to revoke");
+        result = PP_OK;
+    } else if (result != PP_OK) {
         pp_log(&ctx->log, LOG_ERR,
-               "the session's refresh token is gone "
-               "from the keyring: %s",
+               "cannot read the session's refresh "
+               "token: %s",
                pp_strerror(result));
-    else if (ctx->cfg.on_close == PP_ON_CLOSE_KEEP)
-        result = keep_in_store(ctx, token);
-    else
-        result = pp_passage_revoke(&ctx->cfg, &ctx->log, token);
+    } else {
+        result = end_chain(ctx, token);
+    }
 
     if (result != PP_OK && token != NULL) {
         pp_token_fingerprint(token, fp);
@@ -275,7 +303,7 @@ enum pp_result pp_session_close(struct pp_ctx *ctx)
 
 enum pp_result pp_session_delete_keys(struct pp_ctx *ctx)
 {
-    pp_keyring_remove(ctx->pw->pw_uid);
+    pp_keyring_unlink(ctx->pw->pw_uid);
     return PP_OK;
 }
 

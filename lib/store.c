@@ -477,6 +477,10 @@ enum pp_result pp_store_open(struct pp_store *store, const char *tmpl,
         result = pp_store_lock(store);
     if (result == PP_OK)
         result = pp_store_read(store, entry);
+    if (result == PP_OK || result == PP_ERR_NO_TOKEN)
+        pp_log(log, LOG_DEBUG, "store entry %s: %s%s", store->path,
+               entry->token != NULL ? "holds a token" : "empty",
+               entry->lease[0] != '\0' ? ", with a lease" : "");
     return result == PP_ERR_NO_TOKEN ? PP_OK : result;
 }
 
