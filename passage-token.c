@@ -407,27 +407,42 @@ static int cmd_revoke(const struct options *opts, const struct pp_log *log)
     return exit_status(result);
 }
 
+static bool takes_user(const char *command)
+{
+    return strcmp(command, "store") == 0 || strcmp(command, "remove") == 0;
+}
+
+/* Complains in one line and returns false when the words do not fit. */
 static bool parse_command_args(struct options *opts, int argc, char **argv)
 {
-    int users = 0;
+    int words = 0;
 
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--force") == 0 &&
-            strcmp(opts->command, "store") == 0)
+            strcmp(opts->command, "store") == 0) {
             opts->force = true;
-        else if (strcmp(argv[i], "--revoke") == 0 &&
-                 strcmp(opts->command, "remove") == 0)
+        } else if (strcmp(argv[i], "--revoke") == 0 &&
+                   strcmp(opts->command, "remove") == 0) {
             opts->revoke = true;
-        else if (argv[i][0] == '-' || users++ > 0)
+        } else if (argv[i][0] == '-') {
+            complain("%s: unknown option %s (see --help)", opts->command,
+                     argv[i]);
             return false;
-        else
+        } else if (words++ == 0) {
             opts->user = argv[i];
+        }
     }
 
-    if (strcmp(opts->command, "store") == 0 ||
-        strcmp(opts->command, "remove") == 0)
-        return opts->user != NULL;
-    return opts->user == NULL;
+    if (words > 1 && strcmp(opts->command, "store") == 0)
+        complain("store: the token is read from standard input, never "
+                 "from the command line");
+    else if (takes_user(opts->command) && words != 1)
+        complain("%s: give exactly one USER (see --help)", opts->command);
+    else if (!takes_user(opts->command) && words != 0)
+        complain("%s: takes no argument (see --help)", opts->command);
+    else
+        return true;
+    return false;
 }
 
 /* Returns -1 to go on, or the exit status. */
@@ -448,18 +463,14 @@ static int parse_args(struct options *opts, int argc, char **argv)
             puts(PROGRAM " " PP_VERSION);
             return EXIT_OK;
         } else {
-            break;
+            complain("unknown option %s (see --help)", argv[i]);
+            return EXIT_USAGE;
         }
     }
 
     opts->command = i < argc ? argv[i++] : "print";
-    if (strcmp(opts->command, "store") == 0 && argc - i == 2)
-        complain("store: the token is read from standard input, never "
-                 "from the command line");
-    if (!parse_command_args(opts, argc - i, argv + i)) {
-        fputs(usage_text, stderr);
+    if (!parse_command_args(opts, argc - i, argv + i))
         return EXIT_USAGE;
-    }
     return -1;
 }
 
@@ -488,7 +499,7 @@ int main(int argc, char **argv)
     else if (strcmp(opts.command, "revoke") == 0)
         status = cmd_revoke(&opts, &log);
     else {
-        complain("unknown command: %s", opts.command);
+        complain("unknown command %s (see --help)", opts.command);
         status = EXIT_USAGE;
     }
 
