@@ -229,9 +229,11 @@ static bool echo_off(struct termios *saved)
 
 static enum pp_result read_token(char **token)
 {
-    char buf[PP_TOKEN_MAX + 3];
+    /* Room for a token, "\r\n", and one byte more to notice excess. */
+    char buf[PP_TOKEN_MAX + 4];
     struct termios saved;
     bool quiet = echo_off(&saved);
+    bool too_long;
     size_t len;
 
     /* A terminal ends the token at Return; a pipe or file at its end. */
@@ -245,6 +247,7 @@ static enum pp_result read_token(char **token)
         fputc('\n', stderr);
     }
     buf[len] = '\0';
+    too_long = len > PP_TOKEN_MAX + 2;
 
     /* One trailing newline is how echo and files end a line. */
     if (len > 0 && buf[len - 1] == '\n')
@@ -252,7 +255,7 @@ static enum pp_result read_token(char **token)
     if (len > 0 && buf[len - 1] == '\r')
         buf[--len] = '\0';
 
-    if (strlen(buf) == len && pp_token_is_wellformed(buf))
+    if (!too_long && strlen(buf) == len && pp_token_is_wellformed(buf))
         *token = pp_secret_dup(buf);
     pp_wipe(buf, sizeof(buf));
     return *token != NULL ? PP_OK : PP_ERR_BAD_TOKEN;
@@ -283,6 +286,9 @@ static enum pp_result deposit(const struct options *opts,
 
     result =
         pp_store_open(&store, pp_config_store(cfg), pw, 30, true, log, &entry);
+    /* A malformed entry is what an administrator replaces: no --force. */
+    if (result == PP_ERR_BAD_TOKEN)
+        result = PP_OK;
     if (result == PP_OK && entry.token != NULL && !opts->force) {
         complain("%s already holds a token (use --force to replace it)",
                  store.path);
@@ -324,6 +330,14 @@ static int cmd_store(const struct options *opts, const struct pp_log *log)
     return result == PP_ERR_BAD_TOKEN ? EXIT_USAGE : exit_status(result);
 }
 
+static enum pp_result remove_malformed(struct pp_store *store)
+{
+    enum pp_result result = pp_store_remove(store);
+
+    pp_store_close(store);
+    return result;
+}
+
 static enum pp_result remove_entry(const struct options *opts,
                                    const struct passwd *pw,
                                    const struct pp_config *cfg,
@@ -335,6 +349,8 @@ static enum pp_result remove_entry(const struct options *opts,
 
     result = pp_store_open(&store, pp_config_store(cfg), pw, 30, false, log,
                            &entry);
+    if (result == PP_ERR_BAD_TOKEN && !opts->revoke)
+        return remove_malformed(&store);
     if (result == PP_OK && entry.token == NULL) {
         complain("%s holds no token", store.path);
         result = PP_ERR_NO_TOKEN;

@@ -162,7 +162,7 @@ static enum pp_result renew_now(const struct pp_config *cfg,
     if (result == PP_OK)
         result = pp_passage_refresh(cfg, log, refresh, &tokens);
     if (result == PP_ERR_REJECTED) {
-        pp_log(log, LOG_WARNING,
+        pp_log(log, LOG_NOTICE,
                "the session's refresh token was "
                "rejected: removing the session's keys");
         pp_keyring_destroy(uid);

@@ -329,9 +329,9 @@ static enum pp_result read_entry(struct pp_store *store, struct pp_entry *out)
         buf[n] = '\0';
         result = parse_entry(buf, out);
         if (result == PP_ERR_BAD_TOKEN)
-            pp_log(store->log, LOG_ERR,
-                   "%s: not a token (empty, over %d bytes or not "
-                   "printable): not sent",
+            pp_log(store->log, LOG_WARNING,
+                   "%s: holds no usable token (empty, over %d bytes or not "
+                   "printable)",
                    store->path, PP_TOKEN_MAX);
     }
     pp_wipe(buf, sizeof(buf));
