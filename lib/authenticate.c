@@ -12,40 +12,20 @@
 #include <time.h>
 
 /*
- * A failed earlier attempt in this transaction may have left a handoff.
- * Its lease is ours to break: the store still holds its refresh token.
+ * An earlier attempt in this transaction may have set the reference; its
+ * handoff stays, and the lease below finds it again.
  */
-static void drop_earlier_handoff(struct pp_ctx *ctx, char *earlier,
-                                 size_t size)
+static void forget_earlier_handoff(struct pp_ctx *ctx)
 {
-    const char *id = pam_getenv(ctx->pamh, PP_HANDOFF_ENV);
-
-    earlier[0] = '\0';
-    if (id == NULL)
-        return;
-    if (pp_handoff_id_is_valid(id)) {
-        pp_handoff_discard(id, ctx->user);
-        snprintf(earlier, size, "%s", id);
-    }
-    pam_putenv(ctx->pamh, PP_HANDOFF_ENV);
+    if (pam_getenv(ctx->pamh, PP_HANDOFF_ENV) != NULL)
+        pam_putenv(ctx->pamh, PP_HANDOFF_ENV);
 }
 
 static enum pp_result open_store(struct pp_ctx *ctx, struct pp_store *store,
-                                 struct pp_entry *entry, const char *earlier)
+                                 struct pp_entry *entry)
 {
-    enum pp_result result;
-
-    result = pp_store_open(store, pp_config_store(&ctx->cfg), ctx->pw,
-                           pp_ctx_lock_wait(ctx), false, &ctx->log, entry);
-    if (result != PP_OK || !pp_entry_is_leased(entry, time(NULL)) ||
-        strcmp(entry->lease, earlier) == 0)
-        return result;
-
-    pp_log(&ctx->log, LOG_WARNING,
-           "another login is taking this user's token (for up to %lds "
-           "more)",
-           (long)(entry->lease_until - time(NULL)));
-    return PP_ERR_BUSY;
+    return pp_store_open(store, pp_config_store(&ctx->cfg), ctx->pw,
+                         pp_ctx_lock_wait(ctx), false, &ctx->log, entry);
 }
 
 /* Undoes a lease: the store keeps the new token for the next login. */
@@ -125,6 +105,43 @@ static enum pp_result exchange_stored(struct pp_ctx *ctx,
     return result;
 }
 
+/*
+ * The lease names a handoff that no session has claimed yet: an earlier
+ * attempt of this user that failed later in the stack (sshd retries in a
+ * new child that never sees the first one's PAM environment).  Its tokens
+ * carry on in this attempt, without a second exchange.  A claimed or
+ * expired handoff means a session is taking the token: this login waits.
+ */
+static enum pp_result take_over(struct pp_ctx *ctx, struct pp_store *store,
+                                const struct pp_entry *entry)
+{
+    struct pp_tokens tokens = {0};
+    bool from_store = false;
+    enum pp_result result;
+
+    result = pp_handoff_claim(entry->lease, ctx->user, &tokens, &from_store,
+                              &ctx->log);
+    if (result == PP_OK &&
+        (!from_store || strcmp(tokens.refresh_token, entry->token) != 0))
+        result = PP_ERR_NO_TOKEN;
+
+    if (result == PP_OK) {
+        pp_log(&ctx->log, LOG_NOTICE,
+               "continuing an earlier authentication that did not reach "
+               "its session: no new exchange");
+        result = hand_off(ctx, store, &tokens);
+    } else if (result == PP_ERR_NO_TOKEN) {
+        pp_log(&ctx->log, LOG_WARNING,
+               "another login is taking this user's token (for up to %lds "
+               "more)",
+               (long)(entry->lease_until - time(NULL)));
+        result = PP_ERR_BUSY;
+    }
+
+    pp_tokens_clear(&tokens);
+    return result;
+}
+
 static enum pp_result exchange_typed(struct pp_ctx *ctx)
 {
     struct pp_tokens tokens = {0};
@@ -150,15 +167,16 @@ static enum pp_result exchange_typed(struct pp_ctx *ctx)
 
 enum pp_result pp_authenticate(struct pp_ctx *ctx)
 {
-    char earlier[PP_HANDOFF_ID_LEN + 1];
     struct pp_store store = PP_STORE_INIT;
     struct pp_entry entry = {0};
     enum pp_result result;
 
-    drop_earlier_handoff(ctx, earlier, sizeof(earlier));
+    forget_earlier_handoff(ctx);
 
-    result = open_store(ctx, &store, &entry, earlier);
-    if (result == PP_OK && entry.token != NULL)
+    result = open_store(ctx, &store, &entry);
+    if (result == PP_OK && pp_entry_is_leased(&entry, time(NULL)))
+        result = take_over(ctx, &store, &entry);
+    else if (result == PP_OK && entry.token != NULL)
         result = exchange_stored(ctx, &store, &entry);
     pp_store_close(&store);
 

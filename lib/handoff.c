@@ -108,13 +108,8 @@ enum pp_result pp_handoff_claim(const char *id, const char *user,
     memset(out, 0, sizeof(*out));
     key_name(id, user, name, sizeof(name));
     key = keyctl_search(KEY_SPEC_USER_KEYRING, "user", name, 0);
-    if (key < 0) {
-        pp_log(log, LOG_ERR,
-               "the tokens from authentication are gone "
-               "(expired after %ds, or claimed): %s",
-               PP_HANDOFF_TTL, strerror(errno));
+    if (key < 0)
         return PP_ERR_NO_TOKEN;
-    }
 
     len = keyctl_read_alloc((key_serial_t)key, (void **)&payload);
     keyctl_invalidate((key_serial_t)key);
@@ -122,8 +117,10 @@ enum pp_result pp_handoff_claim(const char *id, const char *user,
         return PP_ERR_NO_TOKEN;
 
     result = parse_payload(payload, out, from_store);
-    if (result != PP_OK)
+    if (result != PP_OK) {
+        pp_log(log, LOG_ERR, "the handoff key holds no usable tokens");
         pp_tokens_clear(out);
+    }
     pp_wipe(payload, (size_t)len);
     free(payload);
     return result;

@@ -29,7 +29,10 @@ enum pp_result pp_handoff_put(const char *id, const char *user,
                               const struct pp_tokens *tokens, bool from_store,
                               const struct pp_log *log);
 
-/* Reads the tokens and destroys the key: a handoff is claimed once. */
+/*
+ * Reads the tokens and destroys the key: a handoff is claimed once.
+ * PP_ERR_NO_TOKEN, unlogged, when it is gone (claimed or expired).
+ */
 enum pp_result pp_handoff_claim(const char *id, const char *user,
                                 struct pp_tokens *out, bool *from_store,
                                 const struct pp_log *log);

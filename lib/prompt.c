@@ -4,6 +4,7 @@
 
 #include <security/pam_ext.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define PROMPT "Passage refresh token: "
 
@@ -17,6 +18,15 @@ static enum pp_result earlier_token(struct pp_ctx *ctx, char **token)
 
     *token = pp_secret_dup(item);
     return *token != NULL ? PP_OK : PP_ERR_NOMEM;
+}
+
+/* A password must never travel to Passage as a refresh token. */
+static bool is_the_password(struct pp_ctx *ctx, const char *answer)
+{
+    const void *password = NULL;
+
+    return pam_get_item(ctx->pamh, PAM_AUTHTOK, &password) == PAM_SUCCESS &&
+           password != NULL && strcmp(password, answer) == 0;
 }
 
 static enum pp_result ask(struct pp_ctx *ctx, char **token)
@@ -42,6 +52,14 @@ static enum pp_result ask(struct pp_ctx *ctx, char **token)
                pam_strerror(ctx->pamh, rc));
         pp_secret_free(answer);
         return PP_ERR_NO_TOKEN;
+    }
+    if (is_the_password(ctx, answer)) {
+        pp_log(&ctx->log, LOG_WARNING,
+               "the answer to the token prompt is the password (sshd's "
+               "password method answers every prompt with it): not sent; "
+               "use keyboard-interactive");
+        pp_secret_free(answer);
+        return PP_ERR_BAD_TOKEN;
     }
     *token = answer;
     return PP_OK;

@@ -150,9 +150,15 @@ static enum pp_result open_from_handoff(struct pp_ctx *ctx)
         result = PP_ERR_NO_TOKEN;
     }
 
-    if (result == PP_OK)
+    if (result == PP_OK) {
         result =
             pp_handoff_claim(id, ctx->user, &tokens, &from_store, &ctx->log);
+        if (result == PP_ERR_NO_TOKEN)
+            pp_log(&ctx->log, LOG_ERR,
+                   "the tokens from authentication are gone (expired after "
+                   "%ds, or taken over by a later attempt)",
+                   PP_HANDOFF_TTL);
+    }
     if (result == PP_OK)
         result = pp_keyring_check_owner(ctx->pw->pw_uid, &ctx->log);
     if (result == PP_OK && from_store)

@@ -303,17 +303,18 @@ def test_authentication_without_session_leaves_new_token_leased(
 
 def test_second_authentication_in_one_transaction_continues_chain(
         pam, passage_server):
-    """An application may retry pam_authenticate in one transaction."""
+    """An application may retry pam_authenticate in one transaction: the
+    retry carries on with the first attempt's tokens, exchanging nothing."""
     issued = pam.deposit_new()
 
     run = pam.login("auth", "auth", "open", READ_REFRESH, "close")
 
     assert run.codes() == [("auth", SUCCESS), ("auth", SUCCESS),
                            ("open", SUCCESS), ("close", SUCCESS)], run
-    first, second, third = chain_of(passage_server, issued)
-    assert single_output_line(run, 0) == third
+    first, second = chain_of(passage_server, issued)
+    assert single_output_line(run, 0) == second
     assert api_calls(passage_server) == [
-        ("POST", first, 200), ("POST", second, 200), ("DELETE", third, 200)]
+        ("POST", first, 200), ("DELETE", second, 200)]
     assert pam.entry() is None
 
 
@@ -338,10 +339,34 @@ def test_abandoned_handoff_is_root_only_and_expires_soon(pam):
                        capture_output=True, timeout=COMMAND_TIMEOUT)
 
 
-def test_second_login_during_lease_sends_nothing(pam, passage_server):
+def test_next_login_takes_over_unclaimed_handoff_without_request(
+        pam, passage_server):
+    """sshd retries a failed attempt in a new child that never sees the
+    first attempt's environment: the retry must not be locked out."""
     issued = pam.deposit_new()
     assert pam.login("auth").code("auth") == SUCCESS
+
+    run = pam.login(*FULL_LOGIN)
+
+    assert run.codes() == [(step, SUCCESS) for step in FULL_LOGIN], run
+    first, second = chain_of(passage_server, issued)
+    assert api_calls(passage_server) == [
+        ("POST", first, 200), ("DELETE", second, 200)]
+    assert pam.entry() is None
+
+
+def test_login_waits_while_a_session_claims_the_token(pam, passage_server):
+    issued = pam.deposit_new()
+    run = pam.login("auth", "env")
+    assert run.code("auth") == SUCCESS, run
     leased = pam.entry()
+    # A session claims the handoff before it takes the store's lock.
+    reference = run.env()["PAM_PASSAGE_HANDOFF"]
+    with open("/proc/keys") as keys:
+        serials = [line.split()[0] for line in keys if reference in line]
+    assert len(serials) == 1, serials
+    subprocess.run([KEYCTL, "invalidate", str(int(serials[0], 16))],
+                   capture_output=True, timeout=COMMAND_TIMEOUT, check=True)
 
     run = pam.login(*FULL_LOGIN)
 
