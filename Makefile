@@ -33,8 +33,11 @@ DEB_PKGS   = gcc make libc6-dev libpam0g-dev libcurl4-openssl-dev \
 
 PYTEST     = /usr/bin/python3 -m pytest -p no:cacheprovider
 
-.PHONY: all install uninstall check unit integration demo deps clean \
-        format format-check
+.PHONY: all install uninstall check unit demo deps clean format \
+        format-check
+
+# Keep the unit tests' objects between runs.
+.SECONDARY:
 
 all: build/pam_passage.so build/passage-token build/pam-driver
 
@@ -95,12 +98,13 @@ deps:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
+C_SOURCES  = *.c lib/*.c lib/*.h tests/*.c tests/unit/*.c tests/unit/*.h
+
 format:
-	clang-format -i *.c lib/*.c lib/*.h tests/*.c tests/unit/*.c
+	clang-format -i $(C_SOURCES)
 
 format-check:
-	clang-format --dry-run --Werror *.c lib/*.c lib/*.h tests/*.c \
-	    tests/unit/*.c
+	clang-format --dry-run --Werror $(C_SOURCES)
 
 clean:
 	rm -rf build
