@@ -160,35 +160,38 @@ static void describe_time(time_t when, char *out, size_t size)
              left < 0 ? " ago" : "");
 }
 
-static void print_auth_status(const struct pp_session_keys *keys,
-                              bool *expired)
+/* The auth key itself says whether it is still valid: the kernel drops it
+ * at exp. */
+static bool auth_key_is_valid(const struct pp_session_keys *keys)
 {
-    struct pp_jwt_claims claims = {0};
-    char *auth = NULL, when[128];
+    struct pp_jwt_claims claims;
+    char *auth = NULL;
+    bool valid =
+        keys->auth > 0 && pp_keyring_read(keys->auth, &auth) == PP_OK &&
+        pp_jwt_claims(auth, &claims) == PP_OK && claims.exp > time(NULL);
 
-    *expired = true;
-    if (keys->auth > 0 && pp_keyring_read(keys->auth, &auth) == PP_OK &&
-        pp_jwt_claims(auth, &claims) == PP_OK)
-        *expired = claims.exp <= time(NULL);
     pp_secret_free(auth);
+    return valid;
+}
 
-    printf("Passage user:   %s\n", claims.sub[0] ? claims.sub : "(unknown)");
-    if (claims.exp == 0) {
-        printf("Auth token:     expired (renewable)\n");
+static void print_expiry(const char *label, time_t when, bool valid)
+{
+    char text[128];
+
+    if (when == 0) {
+        printf("%s%s, expiry unknown\n", label, valid ? "valid" : "expired");
         return;
     }
-    describe_time(claims.exp, when, sizeof(when));
-    printf("Auth token:     %s %s\n", *expired ? "expired" : "valid until",
-           when);
+    describe_time(when, text, sizeof(text));
+    printf("%s%s %s\n", label, valid ? "valid until" : "expired", text);
 }
 
 static int cmd_status(const struct options *opts, const struct pp_log *log)
 {
     struct pp_session_keys keys;
+    struct pp_session_info info;
     struct pp_config cfg;
-    time_t refresh_expiry;
-    char when[128];
-    bool expired;
+    bool valid;
 
     (void)opts;
     pp_keyring_find(&keys);
@@ -199,19 +202,19 @@ static int cmd_status(const struct options *opts, const struct pp_log *log)
 
     pp_config_init(&cfg);
     pp_renew_settings(&keys, &cfg, log);
-    print_auth_status(&keys, &expired);
+    pp_keyring_info(&keys, &info);
+    valid = auth_key_is_valid(&keys);
+
+    printf("Passage user:   %s\n", info.sub[0] ? info.sub : "(unknown)");
     printf("App:            %s\n", cfg.app_id ? cfg.app_id : "(unknown)");
     printf("API:            %s\n", pp_config_api_url(&cfg));
-
-    refresh_expiry = pp_keyring_refresh_expiry(&keys);
-    if (refresh_expiry != 0)
-        describe_time(refresh_expiry, when, sizeof(when));
-    printf("Refresh token:  %s%s\n",
-           refresh_expiry != 0 ? "valid until " : "present, expiry unknown",
-           refresh_expiry != 0 ? when : "");
+    print_expiry("Auth token:     ", info.auth_expires, valid);
+    if (!valid)
+        printf("                renewable: passage-token renews it\n");
+    print_expiry("Refresh token:  ", info.refresh_expires, true);
 
     pp_config_free(&cfg);
-    return expired ? EXIT_EXPIRED : EXIT_OK;
+    return valid ? EXIT_OK : EXIT_EXPIRED;
 }
 
 /* Echo off while a person types the token at a terminal. */

@@ -1,6 +1,7 @@
 #include "keyring.h"
 
 #include "identity.h"
+#include "jwt.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -73,27 +74,26 @@ static key_serial_t add_user_key(const char *name, const char *payload,
     return key;
 }
 
-/* Absent when the server did not say; then any earlier one goes. */
-static key_serial_t set_expiry_key(time_t expires)
+/* Written at install and renewal, so status can tell even after exp. */
+static key_serial_t set_info_key(const struct pp_tokens *tokens)
 {
-    char text[24];
-    long old;
+    struct pp_jwt_claims claims;
+    char text[400];
 
-    if (expires == 0) {
-        old = keyctl_search(KEY_SPEC_SESSION_KEYRING, "user",
-                            PP_KEY_REFRESH_EXPIRY, 0);
-        if (old > 0)
-            keyctl_invalidate((key_serial_t)old);
-        return 0;
-    }
-    snprintf(text, sizeof(text), "%lld", (long long)expires);
-    return add_user_key(PP_KEY_REFRESH_EXPIRY, text, expires);
+    if (pp_jwt_claims(tokens->auth_token, &claims) != PP_OK)
+        claims.sub[0] = '\0';
+    snprintf(text, sizeof(text),
+             "sub=%s\nauth_expires=%lld\n"
+             "refresh_expires=%lld\n",
+             claims.sub, (long long)tokens->auth_expires,
+             (long long)tokens->refresh_expires);
+    return add_user_key(PP_KEY_INFO, text, 0);
 }
 
 static void invalidate_keys(const struct pp_session_keys *keys)
 {
     const key_serial_t all[] = {keys->auth, keys->refresh, keys->settings,
-                                keys->expiry};
+                                keys->info};
 
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
         if (all[i] > 0)
@@ -115,8 +115,8 @@ static enum pp_result add_session_keys(const struct pp_tokens *tokens,
     if (keys->refresh > 0)
         keys->settings = add_user_key(PP_KEY_SETTINGS, settings, 0);
     if (keys->settings > 0)
-        keys->expiry = set_expiry_key(tokens->refresh_expires);
-    if (keys->settings > 0 && keys->expiry >= 0)
+        keys->info = set_info_key(tokens);
+    if (keys->info > 0)
         return PP_OK;
 
     pp_log(log, LOG_ERR, "cannot add keys to the session keyring: %s",
@@ -142,7 +142,7 @@ static key_serial_t make_anchor(const struct pp_session_keys *keys)
     if (keyctl_link(keys->auth, anchor) < 0 ||
         keyctl_link(keys->refresh, anchor) < 0 ||
         keyctl_link(keys->settings, anchor) < 0 ||
-        (keys->expiry > 0 && keyctl_link(keys->expiry, anchor) < 0)) {
+        keyctl_link(keys->info, anchor) < 0) {
         keyctl_invalidate(anchor);
         return -1;
     }
@@ -243,19 +243,27 @@ void pp_keyring_find(struct pp_session_keys *keys)
     keys->auth = find_key(PP_KEY_AUTH);
     keys->refresh = find_key(PP_KEY_REFRESH);
     keys->settings = find_key(PP_KEY_SETTINGS);
-    keys->expiry = find_key(PP_KEY_REFRESH_EXPIRY);
+    keys->info = find_key(PP_KEY_INFO);
 }
 
-time_t pp_keyring_refresh_expiry(const struct pp_session_keys *keys)
+void pp_keyring_info(const struct pp_session_keys *keys,
+                     struct pp_session_info *out)
 {
     char *text = NULL;
-    long long when = 0;
+    long long auth = 0, refresh = 0;
 
-    if (keys->expiry > 0 && pp_keyring_read(keys->expiry, &text) == PP_OK &&
-        sscanf(text, "%lld", &when) != 1)
-        when = 0;
+    memset(out, 0, sizeof(*out));
+    if (keys->info <= 0 || pp_keyring_read(keys->info, &text) != PP_OK)
+        return;
+
+    if (sscanf(text, "sub=%255[^\n]\nauth_expires=%lld\nrefresh_expires=%lld",
+               out->sub, &auth, &refresh) != 3 &&
+        sscanf(text, "sub=\nauth_expires=%lld\nrefresh_expires=%lld", &auth,
+               &refresh) != 2)
+        auth = refresh = 0;
+    out->auth_expires = (time_t)auth;
+    out->refresh_expires = (time_t)refresh;
     free(text);
-    return (time_t)when;
 }
 
 static enum pp_result update_refresh(key_serial_t key,
@@ -299,9 +307,9 @@ enum pp_result pp_keyring_update(struct pp_session_keys *keys,
     }
     keys->auth = auth;
 
-    keys->expiry = set_expiry_key(tokens->refresh_expires);
-    if (keys->expiry < 0) {
-        pp_log(log, LOG_ERR, "cannot store the refresh token's expiry: %s",
+    keys->info = set_info_key(tokens);
+    if (keys->info < 0) {
+        pp_log(log, LOG_ERR, "cannot store %s: %s", PP_KEY_INFO,
                strerror(errno));
         return PP_ERR_KEYRING;
     }
@@ -310,8 +318,8 @@ enum pp_result pp_keyring_update(struct pp_session_keys *keys,
 
 static void remove_keys(uid_t uid, bool destroy)
 {
-    static const char *const names[] = {
-        PP_KEY_AUTH, PP_KEY_REFRESH, PP_KEY_SETTINGS, PP_KEY_REFRESH_EXPIRY};
+    static const char *const names[] = {PP_KEY_AUTH, PP_KEY_REFRESH,
+                                        PP_KEY_SETTINGS, PP_KEY_INFO};
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         key_serial_t key = find_key(names[i]);

@@ -5,8 +5,8 @@
  * right for possessors and the owner and none for anyone else:
  *   passage:auth_token     the JWT; the kernel drops it at the JWT's exp
  *   passage:refresh_token  the chain's current refresh token
- *   passage:refresh_expiry when the refresh token expires (Unix time), if
- *                          the server said
+ *   passage:info           the user (the JWT's sub) and both expiry times,
+ *                          for passage-token status; no secret
  *   passage:settings       app id, API URL, CA file and timeouts for renewal
  *
  * The module also links them into an anchor keyring in its own process
@@ -27,14 +27,21 @@
 
 #define PP_KEY_AUTH "passage:auth_token"
 #define PP_KEY_REFRESH "passage:refresh_token"
-#define PP_KEY_REFRESH_EXPIRY "passage:refresh_expiry"
+#define PP_KEY_INFO "passage:info"
 #define PP_KEY_SETTINGS "passage:settings"
 
 struct pp_session_keys {
     key_serial_t auth;     /* 0 when absent or expired */
     key_serial_t refresh;  /* 0 when absent */
     key_serial_t settings; /* 0 when absent */
-    key_serial_t expiry;   /* 0 when absent */
+    key_serial_t info;     /* 0 when absent */
+};
+
+/* What passage:info says about the session's tokens. */
+struct pp_session_info {
+    char sub[256];          /* empty when unknown */
+    time_t auth_expires;    /* 0 when unknown */
+    time_t refresh_expires; /* 0 when unknown */
 };
 
 /* PP_ERR_KEYRING unless the session keyring belongs to uid. */
@@ -59,8 +66,9 @@ void pp_keyring_anchor_drop(key_serial_t anchor);
 /* Finds the keys in the caller's session keyring. */
 void pp_keyring_find(struct pp_session_keys *keys);
 
-/* When the session's refresh token expires; 0 when unknown. */
-time_t pp_keyring_refresh_expiry(const struct pp_session_keys *keys);
+/* Reads passage:info; fields stay empty or 0 when it is missing. */
+void pp_keyring_info(const struct pp_session_keys *keys,
+                     struct pp_session_info *out);
 
 /* Reads a key's payload as a string; the caller frees it with care. */
 enum pp_result pp_keyring_read(key_serial_t key, char **out);
