@@ -1,7 +1,7 @@
 #include "lifecycle.h"
 
+#include "exchange.h"
 #include "handoff.h"
-#include "passage.h"
 #include "prompt.h"
 #include "secret.h"
 #include "store.h"
@@ -87,17 +87,10 @@ static enum pp_result exchange_stored(struct pp_ctx *ctx,
                                       struct pp_store *store,
                                       const struct pp_entry *entry)
 {
-    struct pp_tokens tokens;
+    struct pp_tokens tokens = {0};
     enum pp_result result;
 
-    result = pp_passage_refresh(&ctx->cfg, &ctx->log, entry->token, &tokens);
-    if (result == PP_ERR_REJECTED) {
-        pp_log(&ctx->log, LOG_WARNING,
-               "the stored refresh token can never work again: %s %s",
-               pp_store_remove(store) == PP_OK ? "removed"
-                                               : "could not remove",
-               store->path);
-    }
+    result = pp_exchange_stored(ctx, store, entry, &tokens);
     if (result == PP_OK)
         result = hand_off(ctx, store, &tokens);
 
@@ -156,7 +149,7 @@ static enum pp_result exchange_typed(struct pp_ctx *ctx)
         result = PP_ERR_BAD_TOKEN;
     }
     if (result == PP_OK)
-        result = pp_passage_refresh(&ctx->cfg, &ctx->log, token, &tokens);
+        result = pp_exchange(ctx, token, &tokens);
     if (result == PP_OK)
         result = hand_off(ctx, NULL, &tokens);
 

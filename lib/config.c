@@ -44,6 +44,7 @@ static const struct option options[] = {
     OPTION(timeout, OPT_SECONDS),
     OPTION(try_first_pass, OPT_FLAG),
     OPTION(use_first_pass, OPT_FLAG),
+    OPTION(user_map, OPT_STRING),
 };
 
 void pp_config_init(struct pp_config *cfg)
@@ -270,14 +271,14 @@ static enum pp_result check_config_file(int fd, const char *path,
     return PP_OK;
 }
 
-static enum pp_result read_config_file(const char *path, char **text,
-                                       bool must_exist,
-                                       const struct pp_log *log)
+enum pp_result pp_config_read_file(const char *path, char **text,
+                                   bool must_exist, const struct pp_log *log)
 {
     char *buf = NULL;
     ssize_t n = 0;
     enum pp_result result;
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int fd =
+        open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 
     *text = NULL;
     if (fd < 0) {
@@ -339,7 +340,7 @@ enum pp_result pp_config_load(struct pp_config *cfg, int argc,
 
     path = cfg->config != NULL ? cfg->config : PP_CONFIG_FILE;
     if (result == PP_OK)
-        result = read_config_file(path, &text, cfg->config != NULL, log);
+        result = pp_config_read_file(path, &text, cfg->config != NULL, log);
     if (result == PP_OK && text != NULL)
         result = pp_config_parse_text(cfg, text, path, log);
     free(text);
@@ -370,51 +371,120 @@ static bool is_loopback_host(const char *host)
            (ntohl(addr.s_addr) >> 24) == 127;
 }
 
-/* https:// anywhere; plain http:// only to loopback, for tests. */
-static bool url_is_acceptable(const char *url)
+/* A URL part that must be absent: credentials, a query, a fragment. */
+static bool has_part(CURLU *parsed, CURLUPart part)
+{
+    char *value = NULL;
+    bool present = curl_url_get(parsed, part, &value, 0) == CURLUE_OK;
+
+    curl_free(value);
+    return present;
+}
+
+/*
+ * https:// anywhere; plain http:// only to loopback, for tests.  Written
+ * exactly so, lower case, as the HTTPS client tells them apart.
+ */
+static bool url_is_acceptable(const char *url, bool *plain)
 {
     CURLU *parsed = curl_url();
-    char *scheme = NULL, *host = NULL;
+    char *host = NULL;
     bool ok = false;
 
-    if (parsed == NULL)
+    *plain = strncmp(url, "http://", 7) == 0;
+    if (parsed == NULL || (!*plain && strncmp(url, "https://", 8) != 0)) {
+        curl_url_cleanup(parsed);
         return false;
-
-    if (curl_url_set(parsed, CURLUPART_URL, url, 0) == CURLUE_OK &&
-        curl_url_get(parsed, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-        curl_url_get(parsed, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
-        ok = strcmp(scheme, "https") == 0 ||
-             (strcmp(scheme, "http") == 0 && is_loopback_host(host));
     }
 
-    curl_free(scheme);
+    if (curl_url_set(parsed, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(parsed, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+        ok = !has_part(parsed, CURLUPART_USER) &&
+             !has_part(parsed, CURLUPART_QUERY) &&
+             !has_part(parsed, CURLUPART_FRAGMENT) &&
+             (!*plain || is_loopback_host(host));
+
     curl_free(host);
     curl_url_cleanup(parsed);
     return ok;
 }
 
-enum pp_result pp_config_validate(const struct pp_config *cfg,
-                                  const struct pp_log *log)
+static enum pp_result check_api_url(const struct pp_config *cfg,
+                                    const struct pp_log *log)
 {
-    const char *url = pp_config_api_url(cfg);
+    bool plain = false;
 
-    if (cfg->app_id == NULL) {
-        pp_log(log, LOG_ERR, "option \"app_id\" is required");
-        return PP_ERR_CONFIG;
-    }
-    if (!url_is_acceptable(url)) {
+    if (!url_is_acceptable(pp_config_api_url(cfg), &plain)) {
         pp_log(log, LOG_ERR,
-               "option \"api_url\": not an https:// URL (plain http:// "
-               "is allowed only for loopback addresses)");
+               "option \"api_url\": not an https:// URL without "
+               "credentials, query or fragment (plain http:// is allowed "
+               "only for loopback addresses)");
         return PP_ERR_CONFIG;
     }
+    if (plain && cfg->proxy != NULL) {
+        pp_log(log, LOG_ERR,
+               "option \"proxy\": not with a plain http:// "
+               "api_url, which would send tokens to the proxy "
+               "in the clear");
+        return PP_ERR_CONFIG;
+    }
+    return PP_OK;
+}
+
+/* curl would block on a FIFO and read anything else as a bundle. */
+static enum pp_result check_ca_file(const struct pp_config *cfg,
+                                    const struct pp_log *log)
+{
+    struct stat st;
+
+    if (cfg->ca_file == NULL)
+        return PP_OK;
+    if (stat(cfg->ca_file, &st) != 0 || !S_ISREG(st.st_mode)) {
+        pp_log(log, LOG_ERR, "option \"ca_file\": %s is not a regular file",
+               cfg->ca_file);
+        return PP_ERR_CONFIG;
+    }
+    return PP_OK;
+}
+
+/* A typed token could belong to any Passage user: user_map says whose. */
+static enum pp_result check_token_sources(const struct pp_config *cfg,
+                                          const struct pp_log *log)
+{
+    bool typed = cfg->prompt || cfg->use_first_pass || cfg->try_first_pass;
+
     if (cfg->use_first_pass && cfg->try_first_pass) {
         pp_log(log, LOG_ERR,
                "options \"use_first_pass\" and "
                "\"try_first_pass\" exclude each other");
         return PP_ERR_CONFIG;
     }
+    if (typed && cfg->user_map == NULL) {
+        pp_log(log, LOG_ERR,
+               "options \"prompt\", \"use_first_pass\" and "
+               "\"try_first_pass\" need \"user_map\": without it any "
+               "Passage user's token would open any local account");
+        return PP_ERR_CONFIG;
+    }
     return PP_OK;
+}
+
+enum pp_result pp_config_validate(const struct pp_config *cfg,
+                                  const struct pp_log *log)
+{
+    enum pp_result result = PP_OK;
+
+    if (cfg->app_id == NULL) {
+        pp_log(log, LOG_ERR, "option \"app_id\" is required");
+        result = PP_ERR_CONFIG;
+    }
+    if (result == PP_OK)
+        result = check_api_url(cfg, log);
+    if (result == PP_OK)
+        result = check_ca_file(cfg, log);
+    if (result == PP_OK)
+        result = check_token_sources(cfg, log);
+    return result;
 }
 
 static bool append(char **text, const char *key, const char *value)

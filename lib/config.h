@@ -25,6 +25,7 @@ struct pp_config {
     char *ca_file;
     char *proxy;
     char *config;
+    char *user_map;
     enum pp_on_close on_close;
     long connect_timeout; /* seconds */
     long timeout;         /* seconds */
@@ -63,6 +64,14 @@ enum pp_result pp_config_load(struct pp_config *cfg, int argc,
 /* The API base and store template, with their defaults applied. */
 const char *pp_config_api_url(const struct pp_config *cfg);
 const char *pp_config_store(const struct pp_config *cfg);
+
+/*
+ * Reads a root-owned (or the caller's) regular text file of at most 64 KiB
+ * that nobody else can write; a missing file is fine unless must_exist.
+ * *text is NULL for a missing file; the caller frees it.
+ */
+enum pp_result pp_config_read_file(const char *path, char **text,
+                                   bool must_exist, const struct pp_log *log);
 
 /* Checks what must hold before any request: app_id set, URL usable. */
 enum pp_result pp_config_validate(const struct pp_config *cfg,

@@ -1,5 +1,6 @@
 #include "lifecycle.h"
 
+#include "exchange.h"
 #include "handoff.h"
 #include "keyring.h"
 #include "passage.h"
@@ -179,12 +180,7 @@ static enum pp_result exchange_into_session(struct pp_ctx *ctx,
     struct pp_tokens tokens = {0};
     enum pp_result result;
 
-    result = pp_passage_refresh(&ctx->cfg, &ctx->log, entry->token, &tokens);
-    if (result == PP_ERR_REJECTED && pp_store_remove(store) == PP_OK)
-        pp_log(&ctx->log, LOG_WARNING,
-               "the stored refresh token can never "
-               "work again: removed %s",
-               store->path);
+    result = pp_exchange_stored(ctx, store, entry, &tokens);
     if (result != PP_OK)
         return result;
 

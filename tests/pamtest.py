@@ -300,6 +300,16 @@ class PamSetup:
         self.config_file.write_text(text)
         os.chmod(self.config_file, 0o600)
 
+    def map_user(self, *subs):
+        """Write a user_map letting these Passage users open the account,
+        and configure it: typed tokens need one."""
+        path = self.dir / "user_map"
+        path.write_text("# local user, Passage user\n" + "".join(
+            f"{self.user.name} {sub}\n" for sub in subs))
+        os.chmod(path, 0o644)
+        self.write_config(user_map=path)
+        return path
+
     def write_service(self, args=(), auth_args=(), session_args=(),
                       keyinit=True, auth_before=()):
         """Write the pam.d file: pam_passage for auth and session.

@@ -837,6 +837,7 @@ def test_group_writable_config_file_is_refused(pam, passage_server):
 def test_prompt_exchanges_typed_token(pam, passage_server):
     pam.write_service(auth_args=["prompt"])
     issued = passage_server.issue()
+    pam.map_user(issued["sub"])
 
     run = pam.login("auth", "open", READ_REFRESH, "close",
                     input_text=issued["refresh_token"] + "\n")
@@ -854,6 +855,7 @@ def test_prompt_is_not_used_when_store_has_token(pam, passage_server):
     pam.write_service(auth_args=["prompt"])
     issued = pam.deposit_new()
     typed = passage_server.issue()
+    pam.map_user(issued["sub"], typed["sub"])
 
     run = pam.login("auth", input_text=typed["refresh_token"] + "\n")
 
@@ -865,6 +867,7 @@ def test_prompt_is_not_used_when_store_has_token(pam, passage_server):
 
 def test_typed_malformed_token_is_not_sent(pam, passage_server):
     pam.write_service(auth_args=["prompt"])
+    pam.map_user("user-anyone")
 
     run = pam.login("auth", input_text="rt_two words\n")
 
@@ -876,6 +879,7 @@ def test_typed_malformed_token_is_not_sent(pam, passage_server):
 def test_prompt_is_not_used_under_pam_silent(pam, passage_server):
     pam.write_service(auth_args=["prompt"])
     issued = passage_server.issue()
+    pam.map_user(issued["sub"])
 
     run = pam.login("auth", options=["--silent"],
                     input_text=issued["refresh_token"] + "\n")
@@ -887,6 +891,7 @@ def test_prompt_is_not_used_under_pam_silent(pam, passage_server):
 
 def test_prompt_without_conversation_fails_cleanly(pam, passage_server):
     pam.write_service(auth_args=["prompt"])
+    pam.map_user("user-anyone")
 
     run = pam.login("auth", options=["--no-conv"])
 
@@ -898,6 +903,7 @@ def test_use_first_pass_without_earlier_module_has_no_token(
         pam, passage_server):
     pam.write_service(auth_args=["use_first_pass"])
     issued = passage_server.issue()
+    pam.map_user(issued["sub"])
 
     run = pam.login("auth", input_text=issued["refresh_token"] + "\n")
 
@@ -912,6 +918,7 @@ def test_use_first_pass_takes_earlier_modules_token(pam, passage_server):
     pam.write_service(auth_args=["use_first_pass"],
                       auth_before=["auth optional pam_unix.so nodelay"])
     issued = passage_server.issue()
+    pam.map_user(issued["sub"])
 
     run = pam.login("auth", input_text=issued["refresh_token"] + "\n")
 
@@ -925,6 +932,7 @@ def test_use_first_pass_takes_earlier_modules_token(pam, passage_server):
 def test_try_first_pass_without_earlier_token_prompts(pam, passage_server):
     pam.write_service(auth_args=["try_first_pass", "prompt"])
     issued = passage_server.issue()
+    pam.map_user(issued["sub"])
 
     run = pam.login("auth", input_text=issued["refresh_token"] + "\n")
 
@@ -932,6 +940,59 @@ def test_try_first_pass_without_earlier_token_prompts(pam, passage_server):
     assert "conv: " in run.stderr
     assert api_calls(passage_server) == [
         ("POST", issued["refresh_token"], 200)]
+
+
+@pytest.mark.parametrize("option", ["prompt", "use_first_pass",
+                                    "try_first_pass"])
+def test_typed_token_option_without_user_map_is_service_error(
+        pam, passage_server, option):
+    pam.write_service(auth_args=[option])
+    issued = passage_server.issue()
+
+    run = pam.login("auth", input_text=issued["refresh_token"] + "\n")
+
+    assert run.code("auth") == "PAM_SERVICE_ERR", run
+    assert passage_server.log() == []
+
+
+def test_typed_token_of_unlisted_passage_user_is_refused_and_revoked(
+        pam, passage_server):
+    """Anyone may hold a Passage session: only the map says whose account
+    it opens, and the session the login made is ended at once."""
+    pam.write_service(auth_args=["prompt"])
+    issued = passage_server.issue()
+    pam.map_user("user-somebody-else")
+
+    run = pam.login("auth", "open", "close",
+                    input_text=issued["refresh_token"] + "\n")
+
+    assert run.code("auth") == "PAM_PERM_DENIED", run
+    rotated = successor(passage_server, issued)
+    assert api_calls(passage_server) == [
+        ("POST", issued["refresh_token"], 200), ("DELETE", rotated, 200)]
+
+
+def test_stored_token_of_unlisted_passage_user_is_refused_and_removed(
+        pam, passage_server):
+    issued = pam.deposit_new()
+    pam.map_user("user-somebody-else")
+
+    run = pam.login("auth")
+
+    assert run.code("auth") == "PAM_PERM_DENIED", run
+    rotated = successor(passage_server, issued)
+    assert api_calls(passage_server) == [
+        ("POST", issued["refresh_token"], 200), ("DELETE", rotated, 200)]
+    assert pam.entry() is None
+
+
+def test_stored_token_of_listed_passage_user_logs_in(pam, passage_server):
+    issued = pam.deposit_new()
+    pam.map_user("user-other", issued["sub"])
+
+    run = pam.login(*FULL_LOGIN)
+
+    assert run.codes() == [(step, SUCCESS) for step in FULL_LOGIN], run
 
 
 # ---------------------------------------------------------------------------

@@ -98,6 +98,14 @@ class Login:
         deposit(self.config, user, issued["refresh_token"])
         return user, issued
 
+    def user_map(self, user, *subs):
+        """A user_map= argument letting these Passage users open user's
+        account: typed tokens need one."""
+        path = self.work.private_dir("conf") / f"user_map-{user.name}"
+        path.write_text("".join(f"{user.name} {sub}\n" for sub in subs))
+        path.chmod(0o644)
+        return f"user_map={path}"
+
     def module(self, *args):
         return " ".join([str(self.work.module), f"config={self.config}",
                          *args])
@@ -255,8 +263,11 @@ def test_password_method_never_sends_the_password_as_a_token(login):
     # password, the module's token prompt too.  The user's password must
     # not travel to Passage as a refresh token.
     user = login.user("pw")
+    issued = login.server.issue()
+    mapping = login.user_map(user, issued["sub"])
+    module = login.module("prompt", mapping)
     login.write_stack(auth=["auth requisite pam_unix.so",
-                            f"auth required {login.module('prompt')}"])
+                            f"auth required {module}"])
     result = ssh_password(login.sshd, user, HAS_KEYS, method=PASSWORD)
 
     assert result.returncode != 0, result
@@ -268,8 +279,10 @@ def test_token_typed_at_the_prompt_is_exchanged(login):
     # No stored token; with prompt, keyboard-interactive asks the user.
     user = login.user()
     issued = login.server.issue()
+    mapping = login.user_map(user, issued["sub"])
+    module = login.module("prompt", mapping)
     login.write_stack(auth=["auth requisite pam_unix.so",
-                            f"auth required {login.module('prompt')}"])
+                            f"auth required {module}"])
     askpass = Askpass(login.work, [user.password, issued["refresh_token"]])
     options = KBDINT + ("NumberOfPasswordPrompts=1",)
     result = ssh_askpass(login.sshd, user, askpass, PRINT_AUTH, options)
