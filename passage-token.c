@@ -403,6 +403,7 @@ static int cmd_revoke(const struct options *opts, const struct pp_log *log)
     struct pp_config cfg;
     char *refresh = NULL;
     enum pp_result result;
+    int lock = -1;
 
     pp_config_init(&cfg);
     pp_keyring_find(&keys);
@@ -413,13 +414,20 @@ static int cmd_revoke(const struct options *opts, const struct pp_log *log)
     if (result == PP_OK)
         result = session_settings(opts, &keys, &cfg, log);
     if (result == PP_OK)
+        lock = pp_renew_lock(getuid(), getgid(), log);
+
+    /* Read under the lock: a renewal may just have rotated the token. */
+    if (result == PP_OK && lock >= 0)
         result = pp_keyring_read(keys.refresh, &refresh);
-    if (result == PP_OK)
+    if (result == PP_OK && lock >= 0)
         result = pp_passage_revoke(&cfg, log, refresh);
+    if (result == PP_OK && lock < 0)
+        result = PP_ERR_SYSTEM;
 
     /* A token the server refuses is as dead as a revoked one. */
     if (result == PP_OK || result == PP_ERR_REJECTED)
         pp_keyring_destroy(getuid());
+    pp_renew_unlock(lock);
 
     pp_secret_free(refresh);
     pp_config_free(&cfg);

@@ -71,12 +71,12 @@ static enum pp_result hand_off(struct pp_ctx *ctx, struct pp_store *store,
         leased = result == PP_OK;
     }
     if (result == PP_OK)
-        result = pp_handoff_put(id, ctx->user, tokens, leased, &ctx->log);
+        result = pp_handoff_put(id, ctx->login, tokens, leased, &ctx->log);
     if (result == PP_OK)
         result = publish_handoff(ctx, id);
 
     if (result != PP_OK) {
-        pp_handoff_discard(id, ctx->user);
+        pp_handoff_discard(id, ctx->login);
         if (store != NULL)
             release_lease(ctx, store, tokens->refresh_token);
     }
@@ -112,7 +112,7 @@ static enum pp_result take_over(struct pp_ctx *ctx, struct pp_store *store,
     bool from_store = false;
     enum pp_result result;
 
-    result = pp_handoff_claim(entry->lease, ctx->user, &tokens, &from_store,
+    result = pp_handoff_claim(entry->lease, ctx->login, &tokens, &from_store,
                               &ctx->log);
     if (result == PP_OK &&
         (!from_store || strcmp(tokens.refresh_token, entry->token) != 0))

@@ -2,6 +2,8 @@
 
 #include <security/pam_ext.h>
 #include <security/pam_modutil.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static enum pp_result find_user(struct pp_ctx *ctx)
@@ -11,7 +13,7 @@ static enum pp_result find_user(struct pp_ctx *ctx)
 
     if (rc != PAM_SUCCESS || user == NULL || *user == '\0') {
         pp_log(&ctx->log, LOG_ERR, "cannot determine the user: %s",
-               pam_strerror(ctx->pamh, rc));
+               rc != PAM_SUCCESS ? pam_strerror(ctx->pamh, rc) : "empty name");
         return PP_ERR_USER;
     }
     ctx->user = user;
@@ -21,6 +23,21 @@ static enum pp_result find_user(struct pp_ctx *ctx)
     if (ctx->pw == NULL) {
         pp_log(&ctx->log, LOG_NOTICE, "no such local user");
         return PP_ERR_USER;
+    }
+    return PP_OK;
+}
+
+/* A failed attempt's tokens may serve a retry from the same host only. */
+static enum pp_result name_login(struct pp_ctx *ctx)
+{
+    const void *rhost = NULL;
+
+    if (pam_get_item(ctx->pamh, PAM_RHOST, &rhost) != PAM_SUCCESS ||
+        rhost == NULL)
+        rhost = "";
+    if (asprintf(&ctx->login, "%s@%s", ctx->user, (const char *)rhost) < 0) {
+        ctx->login = NULL;
+        return PP_ERR_NOMEM;
     }
     return PP_OK;
 }
@@ -50,11 +67,16 @@ enum pp_result pp_ctx_init(struct pp_ctx *ctx, pam_handle_t *pamh, int flags,
     if (result != PP_OK)
         return result == PP_ERR_NOMEM ? result : PP_ERR_CONFIG;
 
-    return find_user(ctx);
+    result = find_user(ctx);
+    if (result == PP_OK)
+        result = name_login(ctx);
+    return result;
 }
 
 void pp_ctx_free(struct pp_ctx *ctx)
 {
+    free(ctx->login);
+    ctx->login = NULL;
     pp_config_free(&ctx->cfg);
 }
 

@@ -18,6 +18,7 @@ struct pp_ctx {
     struct pp_log log;
     const char *user;
     struct passwd *pw; /* owned by libpam */
+    char *login;       /* "user@remote-host", names this login's handoff */
 };
 
 /*

@@ -7,13 +7,52 @@
 #include <string.h>
 #include <sys/random.h>
 
-/* The owner (root) alone: possessor and user rights, nothing else. */
-#define HANDOFF_PERM 0x3f3f0000
+/*
+ * The owner (root) alone: no rights even for possessors, who may be the
+ * user that started a setuid program such as su.
+ */
+#define HANDOFF_PERM 0x003f0000
 
-/* The user is part of the name: a handoff serves only that user's login. */
-static void key_name(const char *id, const char *user, char *out, size_t size)
+/* A handoff serves only the login it names: user and remote host. */
+static void key_name(const char *id, const char *login, char *out, size_t size)
 {
-    snprintf(out, size, "pam_passage:handoff:%s:%s", id, user);
+    snprintf(out, size, "pam_passage:handoff:%s:%s", id, login);
+}
+
+/*
+ * Made in the process keyring, which this process possesses, so that the
+ * timeout and permission can be set whatever keyrings the host was given
+ * (systemd gives each service a private session keyring that does not
+ * link root's user keyring).  Then linked into the user keyring too, where
+ * a later process of the same user (sshd's monitor) finds it; the process
+ * keyring's link serves hosts that open the session in the same process.
+ */
+static key_serial_t make_key(const char *name, const char *payload, size_t len,
+                             const struct pp_log *log)
+{
+    key_serial_t key =
+        add_key("user", name, payload, len, KEY_SPEC_PROCESS_KEYRING);
+
+    if (key < 0)
+        return -1;
+    if (keyctl_set_timeout(key, PP_HANDOFF_TTL) < 0 ||
+        keyctl_setperm(key, HANDOFF_PERM) < 0) {
+        keyctl_invalidate(key);
+        return -1;
+    }
+    if (keyctl_link(key, KEY_SPEC_USER_KEYRING) < 0)
+        pp_log(log, LOG_DEBUG, "handoff only in this process: %s",
+               strerror(errno));
+    return key;
+}
+
+static long find_key(const char *name)
+{
+    long key = keyctl_search(KEY_SPEC_USER_KEYRING, "user", name, 0);
+
+    if (key < 0)
+        key = keyctl_search(KEY_SPEC_PROCESS_KEYRING, "user", name, 0);
+    return key;
 }
 
 enum pp_result pp_handoff_new_id(char id[PP_HANDOFF_ID_LEN + 1])
@@ -34,27 +73,22 @@ bool pp_handoff_id_is_valid(const char *text)
     return strspn(text, "0123456789abcdef") == PP_HANDOFF_ID_LEN;
 }
 
-enum pp_result pp_handoff_put(const char *id, const char *user,
+enum pp_result pp_handoff_put(const char *id, const char *login,
                               const struct pp_tokens *tokens, bool from_store,
                               const struct pp_log *log)
 {
-    char name[PP_HANDOFF_ID_LEN + 300], *payload = NULL;
+    char name[PP_HANDOFF_ID_LEN + 600], *payload = NULL;
     key_serial_t key = -1;
     int len;
 
-    key_name(id, user, name, sizeof(name));
+    key_name(id, login, name, sizeof(name));
     len = asprintf(&payload, "%s\n%s\n%lld %lld %d\n", tokens->auth_token,
                    tokens->refresh_token, (long long)tokens->auth_expires,
                    (long long)tokens->refresh_expires, from_store ? 1 : 0);
     if (len < 0)
         return PP_ERR_NOMEM;
 
-    key = add_key("user", name, payload, (size_t)len, KEY_SPEC_USER_KEYRING);
-    if (key >= 0 && (keyctl_setperm(key, HANDOFF_PERM) < 0 ||
-                     keyctl_set_timeout(key, PP_HANDOFF_TTL) < 0)) {
-        keyctl_invalidate(key);
-        key = -1;
-    }
+    key = make_key(name, payload, (size_t)len, log);
     if (key < 0)
         pp_log(log, LOG_ERR, "cannot keep the tokens for the session: %s",
                strerror(errno));
@@ -96,18 +130,18 @@ static enum pp_result parse_payload(char *payload, struct pp_tokens *out,
     return out->auth_token && out->refresh_token ? PP_OK : PP_ERR_NOMEM;
 }
 
-enum pp_result pp_handoff_claim(const char *id, const char *user,
+enum pp_result pp_handoff_claim(const char *id, const char *login,
                                 struct pp_tokens *out, bool *from_store,
                                 const struct pp_log *log)
 {
-    char name[PP_HANDOFF_ID_LEN + 300], *payload = NULL;
+    char name[PP_HANDOFF_ID_LEN + 600], *payload = NULL;
     enum pp_result result;
     long key;
     int len;
 
     memset(out, 0, sizeof(*out));
-    key_name(id, user, name, sizeof(name));
-    key = keyctl_search(KEY_SPEC_USER_KEYRING, "user", name, 0);
+    key_name(id, login, name, sizeof(name));
+    key = find_key(name);
     if (key < 0)
         return PP_ERR_NO_TOKEN;
 
@@ -126,13 +160,13 @@ enum pp_result pp_handoff_claim(const char *id, const char *user,
     return result;
 }
 
-void pp_handoff_discard(const char *id, const char *user)
+void pp_handoff_discard(const char *id, const char *login)
 {
-    char name[PP_HANDOFF_ID_LEN + 300];
+    char name[PP_HANDOFF_ID_LEN + 600];
     long key;
 
-    key_name(id, user, name, sizeof(name));
-    key = keyctl_search(KEY_SPEC_USER_KEYRING, "user", name, 0);
+    key_name(id, login, name, sizeof(name));
+    key = find_key(name);
     if (key > 0)
         keyctl_invalidate((key_serial_t)key);
 }

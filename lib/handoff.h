@@ -3,9 +3,10 @@
  *
  * sshd authenticates in a forked child, so pam_set_data never reaches
  * open_session; only the PAM environment does.  The tokens therefore wait
- * in a key in the calling user's (root's) user keyring, readable by that
- * user alone, which the kernel destroys after PP_HANDOFF_TTL seconds if
- * nobody claims it.  The PAM environment carries only its name.
+ * in a key that only root can use, in root's user keyring, which the
+ * kernel destroys after PP_HANDOFF_TTL seconds if nobody claims it.  The
+ * PAM environment carries only its id.  A handoff is made for one login,
+ * named "user@remote-host" (pp_ctx_login), and serves no other.
  */
 #ifndef PP_HANDOFF_H
 #define PP_HANDOFF_H
@@ -25,7 +26,7 @@ enum pp_result pp_handoff_new_id(char id[PP_HANDOFF_ID_LEN + 1]);
 bool pp_handoff_id_is_valid(const char *text);
 
 /* from_store: the chain's refresh token also waits, leased, in the store. */
-enum pp_result pp_handoff_put(const char *id, const char *user,
+enum pp_result pp_handoff_put(const char *id, const char *login,
                               const struct pp_tokens *tokens, bool from_store,
                               const struct pp_log *log);
 
@@ -33,11 +34,11 @@ enum pp_result pp_handoff_put(const char *id, const char *user,
  * Reads the tokens and destroys the key: a handoff is claimed once.
  * PP_ERR_NO_TOKEN, unlogged, when it is gone (claimed or expired).
  */
-enum pp_result pp_handoff_claim(const char *id, const char *user,
+enum pp_result pp_handoff_claim(const char *id, const char *login,
                                 struct pp_tokens *out, bool *from_store,
                                 const struct pp_log *log);
 
 /* Destroys a handoff nobody will claim; quiet when it is already gone. */
-void pp_handoff_discard(const char *id, const char *user);
+void pp_handoff_discard(const char *id, const char *login);
 
 #endif

@@ -36,6 +36,11 @@ static int open_owned_dir(const char *path, uid_t uid, mode_t forbidden)
     return fd;
 }
 
+/*
+ * The first directory that only the user can write: systemd's, the one the
+ * module makes at session open (in /run, where nobody else can squat its
+ * name), or one in /tmp for sessions the module did not open.
+ */
 static int open_lock_dir(uid_t uid)
 {
     char path[64];
@@ -46,10 +51,40 @@ static int open_lock_dir(uid_t uid)
     if (fd >= 0)
         return fd;
 
+    snprintf(path, sizeof(path), PP_RUN_DIR "/%lu", (unsigned long)uid);
+    fd = open_owned_dir(path, uid, S_IRWXG | S_IRWXO);
+    if (fd >= 0)
+        return fd;
+
     snprintf(path, sizeof(path), "/tmp/passage-token-%lu", (unsigned long)uid);
     if (mkdir(path, 0700) != 0 && errno != EEXIST)
         return -1;
     return open_owned_dir(path, uid, S_IRWXG | S_IRWXO);
+}
+
+enum pp_result pp_renew_make_lock_dir(uid_t uid, gid_t gid,
+                                      const struct pp_log *log)
+{
+    char path[64];
+    int fd;
+
+    snprintf(path, sizeof(path), PP_RUN_DIR "/%lu", (unsigned long)uid);
+    if ((mkdir(PP_RUN_DIR, 0755) != 0 && errno != EEXIST) ||
+        (mkdir(path, 0700) != 0 && errno != EEXIST)) {
+        pp_log(log, LOG_WARNING, "cannot make %s: %s", path, strerror(errno));
+        return PP_ERR_SYSTEM;
+    }
+
+    fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || fchown(fd, uid, gid) != 0 || fchmod(fd, 0700) != 0) {
+        pp_log(log, LOG_WARNING, "cannot give %s to uid %lu: %s", path,
+               (unsigned long)uid, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return PP_ERR_SYSTEM;
+    }
+    close(fd);
+    return PP_OK;
 }
 
 static int open_lock(uid_t uid, const struct pp_log *log)
@@ -68,7 +103,7 @@ static int open_lock(uid_t uid, const struct pp_log *log)
     return fd;
 }
 
-static int take_lock(uid_t uid, gid_t gid, const struct pp_log *log)
+int pp_renew_lock(uid_t uid, gid_t gid, const struct pp_log *log)
 {
     const struct timespec poll = {0, LOCK_POLL_NS};
     struct pp_identity saved;
@@ -195,18 +230,30 @@ static enum pp_result renew_with_settings(struct pp_session_keys *keys,
     return result;
 }
 
+void pp_renew_unlock(int lock)
+{
+    if (lock >= 0)
+        close(lock);
+}
+
 enum pp_result pp_renew(const struct pp_config *cfg, const struct pp_log *log,
                         uid_t uid, gid_t gid, long min_valid, char **auth)
 {
     struct pp_session_keys keys;
     enum pp_result result = PP_OK;
-    int lock = take_lock(uid, gid, log);
+    int lock;
 
-    *auth = NULL;
+    /* A valid token needs no lock: nothing changes. */
+    pp_keyring_find(&keys);
+    *auth = current_auth(&keys, min_valid);
+    if (*auth != NULL)
+        return PP_OK;
+
+    lock = pp_renew_lock(uid, gid, log);
     if (lock < 0)
         return PP_ERR_SYSTEM;
 
-    /* Read under the lock: another renewal may have just finished. */
+    /* Read again under the lock: another renewal may have just finished. */
     pp_keyring_find(&keys);
     if (keys.refresh <= 0)
         result = PP_ERR_NO_TOKEN;
@@ -220,6 +267,6 @@ enum pp_result pp_renew(const struct pp_config *cfg, const struct pp_log *log,
     else if (result == PP_OK && *auth == NULL)
         result = renew_with_settings(&keys, uid, gid, log, auth);
 
-    close(lock);
+    pp_renew_unlock(lock);
     return result;
 }

@@ -2,10 +2,12 @@
  * Renewing a session's auth token from its refresh token, in the session
  * keyring, by passage-token and by pam_setcred(PAM_REFRESH_CRED).
  *
- * Renewals of one user are serialised by a lock file in a directory only
- * the user can write (/run/user/UID, or /tmp/passage-token-UID), and the
- * auth token is read again under the lock: two programs that find it
- * expired at once make one request and print the same new token.
+ * Everything that reads or rotates the session's refresh token (renewal,
+ * close_session, passage-token revoke) holds one lock per user, a file in
+ * a directory only the user can write: /run/user/UID, else the one the
+ * module makes at session open, PP_RUN_DIR/UID, else /tmp/passage-token-UID.
+ * A renewal reads the auth token again under the lock, so two programs
+ * that find it expired at once make one request and print the same token.
  */
 #ifndef PP_RENEW_H
 #define PP_RENEW_H
@@ -16,6 +18,8 @@
 #include "result.h"
 
 #include <sys/types.h>
+
+#define PP_RUN_DIR "/run/pam_passage"
 
 /* Renew when the auth token expires within this many seconds. */
 #define PP_RENEW_MARGIN 30
@@ -31,6 +35,15 @@
  */
 enum pp_result pp_renew(const struct pp_config *cfg, const struct pp_log *log,
                         uid_t uid, gid_t gid, long min_valid, char **auth);
+
+/* Takes the user's lock as uid/gid: a descriptor, or -1 (logged). */
+int pp_renew_lock(uid_t uid, gid_t gid, const struct pp_log *log);
+
+void pp_renew_unlock(int lock);
+
+/* Makes PP_RUN_DIR/UID for the user's lock; root only, at session open. */
+enum pp_result pp_renew_make_lock_dir(uid_t uid, gid_t gid,
+                                      const struct pp_log *log);
 
 /* The settings the module left in the session keyring. */
 enum pp_result pp_renew_settings(const struct pp_session_keys *keys,

@@ -77,14 +77,16 @@ static enum pp_result install(struct pp_ctx *ctx,
         result = remember_anchor(ctx, anchor);
     if (result != PP_OK && anchor > 0)
         pp_keyring_anchor_drop(anchor);
+    if (result != PP_OK)
+        return result;
 
-    if (result == PP_OK)
-        pp_log(&ctx->log, LOG_DEBUG, "keys anchored in keyring %d", anchor);
-    if (result == PP_OK)
-        pp_log(&ctx->log, LOG_INFO,
-               "tokens installed in the session keyring; auth token valid "
-               "for %lds",
-               (long)(tokens->auth_expires - time(NULL)));
+    /* Renewals in the session lock there: a place nobody else can take. */
+    pp_renew_make_lock_dir(ctx->pw->pw_uid, ctx->pw->pw_gid, &ctx->log);
+    pp_log(&ctx->log, LOG_DEBUG, "keys anchored in keyring %d", anchor);
+    pp_log(&ctx->log, LOG_INFO,
+           "tokens installed in the session keyring; auth token valid "
+           "for %lds",
+           (long)(tokens->auth_expires - time(NULL)));
     return result;
 }
 
@@ -136,24 +138,45 @@ static enum pp_result install_leased(struct pp_ctx *ctx, const char *id,
     return result;
 }
 
+/* A typed token's chain has no other holder: end it, never leave it. */
+static enum pp_result install_claimed(struct pp_ctx *ctx, const char *id,
+                                      const struct pp_tokens *tokens,
+                                      bool from_store)
+{
+    enum pp_result result = pp_keyring_check_owner(ctx->pw->pw_uid, &ctx->log);
+
+    /* On failure the lease runs out and the store keeps the token. */
+    if (from_store)
+        return result == PP_OK ? install_leased(ctx, id, tokens) : result;
+
+    if (result == PP_OK)
+        result = install(ctx, tokens);
+    if (result != PP_OK)
+        pp_passage_revoke(&ctx->cfg, &ctx->log, tokens->refresh_token);
+    return result;
+}
+
 static enum pp_result open_from_handoff(struct pp_ctx *ctx)
 {
-    char id[PP_HANDOFF_ID_LEN + 1];
+    const char *value = pam_getenv(ctx->pamh, PP_HANDOFF_ENV);
+    char id[PP_HANDOFF_ID_LEN + 1] = "";
     struct pp_tokens tokens = {0};
     bool from_store = false;
     enum pp_result result = PP_OK;
 
-    /* The PAM environment becomes the user's: the reference goes now. */
-    snprintf(id, sizeof(id), "%s", pam_getenv(ctx->pamh, PP_HANDOFF_ENV));
-    pam_putenv(ctx->pamh, PP_HANDOFF_ENV);
-    if (!pp_handoff_id_is_valid(id)) {
+    if (!pp_handoff_id_is_valid(value)) {
         pp_log(&ctx->log, LOG_ERR, "%s is not a handoff id", PP_HANDOFF_ENV);
         result = PP_ERR_NO_TOKEN;
+    } else {
+        memcpy(id, value, sizeof(id));
     }
+
+    /* The PAM environment becomes the user's: the reference goes now. */
+    pam_putenv(ctx->pamh, PP_HANDOFF_ENV);
 
     if (result == PP_OK) {
         result =
-            pp_handoff_claim(id, ctx->user, &tokens, &from_store, &ctx->log);
+            pp_handoff_claim(id, ctx->login, &tokens, &from_store, &ctx->log);
         if (result == PP_ERR_NO_TOKEN)
             pp_log(&ctx->log, LOG_ERR,
                    "the tokens from authentication are gone (expired after "
@@ -161,13 +184,8 @@ static enum pp_result open_from_handoff(struct pp_ctx *ctx)
                    PP_HANDOFF_TTL);
     }
     if (result == PP_OK)
-        result = pp_keyring_check_owner(ctx->pw->pw_uid, &ctx->log);
-    if (result == PP_OK && from_store)
-        result = install_leased(ctx, id, &tokens);
-    else if (result == PP_OK)
-        result = install(ctx, &tokens);
+        result = install_claimed(ctx, id, &tokens, from_store);
 
-    /* The lease, if any, ends by itself: the store keeps the token. */
     pp_tokens_clear(&tokens);
     return result;
 }
@@ -257,13 +275,12 @@ static enum pp_result keep_in_store(struct pp_ctx *ctx, const char *token)
 /* The chain ends with the session, or waits in the store for the next. */
 static enum pp_result end_chain(struct pp_ctx *ctx, const char *token)
 {
-    enum pp_result result = PP_ERR_EXISTS;
+    if (ctx->cfg.on_close == PP_ON_CLOSE_KEEP &&
+        keep_in_store(ctx, token) == PP_OK)
+        return PP_OK;
 
-    if (ctx->cfg.on_close == PP_ON_CLOSE_KEEP)
-        result = keep_in_store(ctx, token);
-    if (result == PP_ERR_EXISTS)
-        result = pp_passage_revoke(&ctx->cfg, &ctx->log, token);
-    return result;
+    /* A token nobody holds must not stay valid: revoke what is not kept. */
+    return pp_passage_revoke(&ctx->cfg, &ctx->log, token);
 }
 
 enum pp_result pp_session_close(struct pp_ctx *ctx)
@@ -272,6 +289,10 @@ enum pp_result pp_session_close(struct pp_ctx *ctx)
     char *token = NULL;
     char fp[9];
     enum pp_result result;
+    int lock;
+
+    /* A renewal in the session must not rotate the token we end. */
+    lock = pp_renew_lock(ctx->pw->pw_uid, ctx->pw->pw_gid, &ctx->log);
 
     /* Only "passage-token revoke" or a rejected renewal destroy the keys. */
     result = pp_keyring_anchor_refresh(anchor, &token);
@@ -291,13 +312,14 @@ enum pp_result pp_session_close(struct pp_ctx *ctx)
 
     if (result != PP_OK && token != NULL) {
         pp_token_fingerprint(token, fp);
-        pp_log(&ctx->log, LOG_ERR, "refresh token %s was not %s", fp,
-               ctx->cfg.on_close == PP_ON_CLOSE_KEEP
-                   ? "kept: the chain is lost"
-                   : "revoked: it stays valid until it expires");
+        pp_log(&ctx->log, LOG_ERR,
+               "refresh token %s was not revoked: it stays valid until it "
+               "expires",
+               fp);
     }
 
     pp_keyring_anchor_drop(anchor);
+    pp_renew_unlock(lock);
     pam_set_data(ctx->pamh, ANCHOR_DATA, NULL, NULL);
     pp_secret_free(token);
     return result;

@@ -233,11 +233,12 @@ def clean_environment():
 
 
 def run_driver(confdir, service, user, steps, input_text="", options=(),
-               env=None):
+               env=None, wrapper=()):
+    """wrapper: a command the driver runs under, e.g. keyctl session -."""
     if env is None:
         env = clean_environment()
-    argv = [str(DRIVER), "--confdir", str(confdir), *options, service,
-            user, *steps]
+    argv = [*wrapper, str(DRIVER), "--confdir", str(confdir), *options,
+            service, user, *steps]
     completed = subprocess.run(argv, input=input_text, capture_output=True,
                                text=True, timeout=DRIVER_TIMEOUT, env=env)
     run = DriverRun(argv, steps, completed)
@@ -358,10 +359,11 @@ class PamSetup:
         self.deposit(issued["refresh_token"])
         return issued
 
-    def login(self, *steps, input_text="", options=(), env=None):
+    def login(self, *steps, input_text="", options=(), env=None,
+              wrapper=()):
         """Run pam-driver for this service and user."""
         return run_driver(self.confdir, self.service, self.user.name, steps,
-                          input_text, options, env)
+                          input_text, options, env, wrapper)
 
     def log_lines(self, syslog, mark):
         """The module's log lines for this test's service since mark."""

@@ -291,7 +291,10 @@ class Sshd:
         self.syslog = SyslogCapture(str(self.dir / "syslog.sock")).start()
 
     def _argv(self):
-        sshd = [str(self.link), "-D", "-E", str(self.log_path),
+        # As systemd starts it (KeyringMode=private): a session keyring of
+        # its own, which does not link root's user keyring.
+        sshd = ["keyctl", "session", "-",
+                str(self.link), "-D", "-E", str(self.log_path),
                 "-f", str(self.config_path), "-p", str(self.port)]
         if self.syslog is None or not self.syslog.active:
             return sshd

@@ -318,6 +318,25 @@ def test_second_authentication_in_one_transaction_continues_chain(
     assert pam.entry() is None
 
 
+@pytest.mark.parametrize("steps", [("auth-fork",), ("auth",)],
+                         ids=["sshd-like", "one-process"])
+def test_login_works_in_a_private_session_keyring(pam, passage_server,
+                                                  steps):
+    """systemd starts services with a session keyring of their own that
+    does not link root's user keyring (KeyringMode=private)."""
+    issued = pam.deposit_new()
+
+    run = pam.login(*steps, "open", READ_REFRESH, "close",
+                    wrapper=[KEYCTL, "session", "-"])
+
+    assert run.codes() == [(steps[0], SUCCESS), ("open", SUCCESS),
+                           ("close", SUCCESS)], run
+    first, second = chain_of(passage_server, issued)
+    assert single_output_line(run, 0) == second
+    assert api_calls(passage_server) == [
+        ("POST", first, 200), ("DELETE", second, 200)]
+
+
 def test_abandoned_handoff_is_root_only_and_expires_soon(pam):
     pam.deposit_new()
 
