@@ -42,6 +42,35 @@ static int pam_code(const struct pp_ctx *ctx, enum pp_result result,
     }
 }
 
+/* Renewal for setcred: the codes that pam_setcred(3) documents. */
+static int cred_code(const struct pp_ctx *ctx, enum pp_result result)
+{
+    switch (result) {
+    case PP_ERR_UNAVAILABLE:
+    case PP_ERR_BAD_REPLY:
+        return PAM_CRED_UNAVAIL;
+    case PP_ERR_REJECTED:
+    case PP_ERR_DENIED:
+        return PAM_CRED_EXPIRED;
+    default:
+        return pam_code(ctx, result, PAM_CRED_ERR);
+    }
+}
+
+/* Closing never reports an authentication failure: it is not one. */
+static int close_code(const struct pp_ctx *ctx, enum pp_result result)
+{
+    switch (result) {
+    case PP_OK:
+    case PP_ERR_CONFIG:
+    case PP_ERR_USER:
+    case PP_ERR_NOMEM:
+        return pam_code(ctx, result, PAM_SESSION_ERR);
+    default:
+        return PAM_SESSION_ERR;
+    }
+}
+
 PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
                                    const char **argv)
 {
@@ -75,7 +104,7 @@ PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc,
     else if (result == PP_OK)
         result = pp_session_refresh(&ctx);
 
-    rc = pam_code(&ctx, result, PAM_CRED_ERR);
+    rc = cred_code(&ctx, result);
     pp_ctx_free(&ctx);
     return rc;
 }
@@ -128,7 +157,7 @@ PAM_EXTERN int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc,
     if (result == PP_OK)
         result = pp_session_close(&ctx);
 
-    rc = pam_code(&ctx, result, PAM_SESSION_ERR);
+    rc = close_code(&ctx, result);
     pp_ctx_free(&ctx);
     return rc;
 }

@@ -127,8 +127,10 @@ static int cmd_print(const struct options *opts, const struct pp_log *log)
                           getgid(), PP_RENEW_MARGIN, &auth);
     if (result == PP_ERR_NO_TOKEN)
         complain("no Passage tokens in this session's keyring");
-    if (result == PP_OK)
-        printf("%s\n", auth);
+    if (result == PP_OK && (printf("%s\n", auth) < 0 || fflush(stdout) != 0)) {
+        complain("cannot write the token: %s", strerror(errno));
+        result = PP_ERR_SYSTEM;
+    }
 
     pp_secret_free(auth);
     pp_config_free(&cfg);
@@ -143,8 +145,10 @@ static void describe_time(time_t when, char *out, size_t size)
     char local[64], amount[48];
     struct tm tm;
 
-    strftime(local, sizeof(local), "%Y-%m-%d %H:%M:%S %Z",
-             localtime_r(&when, &tm));
+    if (localtime_r(&when, &tm) == NULL ||
+        strftime(local, sizeof(local), "%Y-%m-%d %H:%M:%S %Z", &tm) == 0)
+        snprintf(local, sizeof(local), "%lld seconds after 1970",
+                 (long long)when);
     if (span >= 86400)
         snprintf(amount, sizeof(amount), "%ldd %ldh", span / 86400,
                  span % 86400 / 3600);
@@ -191,6 +195,7 @@ static int cmd_status(const struct options *opts, const struct pp_log *log)
     struct pp_session_keys keys;
     struct pp_session_info info;
     struct pp_config cfg;
+    char shown[256];
     bool valid;
 
     (void)opts;
@@ -205,7 +210,8 @@ static int cmd_status(const struct options *opts, const struct pp_log *log)
     pp_keyring_info(&keys, &info);
     valid = auth_key_is_valid(&keys);
 
-    printf("Passage user:   %s\n", info.sub[0] ? info.sub : "(unknown)");
+    pp_log_sanitize(info.sub, strlen(info.sub), shown, sizeof(shown));
+    printf("Passage user:   %s\n", shown[0] ? shown : "(unknown)");
     printf("App:            %s\n", cfg.app_id ? cfg.app_id : "(unknown)");
     printf("API:            %s\n", pp_config_api_url(&cfg));
     print_expiry("Auth token:     ", info.auth_expires, valid);

@@ -2,6 +2,7 @@
 
 #include "exchange.h"
 #include "handoff.h"
+#include "passage.h"
 #include "prompt.h"
 #include "secret.h"
 #include "store.h"
@@ -28,16 +29,6 @@ static enum pp_result open_store(struct pp_ctx *ctx, struct pp_store *store,
                          pp_ctx_lock_wait(ctx), false, &ctx->log, entry);
 }
 
-/* Undoes a lease: the store keeps the new token for the next login. */
-static void release_lease(struct pp_ctx *ctx, struct pp_store *store,
-                          const char *token)
-{
-    if (pp_store_write(store, token, NULL, 0) != PP_OK)
-        pp_log(&ctx->log, LOG_ERR,
-               "cannot put the new refresh token back "
-               "into the store");
-}
-
 static enum pp_result publish_handoff(struct pp_ctx *ctx, const char *id)
 {
     char assignment[sizeof(PP_HANDOFF_ENV) + PP_HANDOFF_ID_LEN + 1];
@@ -54,22 +45,49 @@ static enum pp_result publish_handoff(struct pp_ctx *ctx, const char *id)
 }
 
 /*
- * The new tokens wait for the session in a handoff; with a store, the new
- * refresh token also waits there under a lease, so that it is not lost if
- * the session never opens.
+ * With a store, the new refresh token also waits there under a lease, so
+ * that it is not lost if the session never opens.  When the lease cannot
+ * be written (a full disk), the spent token must not stay either: the
+ * entry goes and the handoff alone carries the chain.
  */
+static bool lease_in_store(struct pp_ctx *ctx, struct pp_store *store,
+                           const char *id, const char *token)
+{
+    time_t until = time(NULL) + PP_HANDOFF_TTL;
+
+    if (store == NULL)
+        return false;
+    if (pp_store_write(store, token, id, until) == PP_OK)
+        return true;
+
+    pp_log(&ctx->log, LOG_WARNING,
+           "the new refresh token waits for the "
+           "session only, not in %s: %s",
+           store->path,
+           pp_store_remove(store) == PP_OK ? "spent entry removed"
+                                           : "spent entry left behind");
+    return false;
+}
+
+/* Nothing holds the new chain: end it rather than leave it valid. */
+static void end_unheld_chain(struct pp_ctx *ctx, struct pp_store *store,
+                             bool leased, const char *token)
+{
+    if (leased && pp_store_write(store, token, NULL, 0) == PP_OK)
+        return;
+    pp_passage_revoke(&ctx->cfg, &ctx->log, token);
+}
+
+/* The new tokens wait for the session in a handoff. */
 static enum pp_result hand_off(struct pp_ctx *ctx, struct pp_store *store,
                                const struct pp_tokens *tokens)
 {
     char id[PP_HANDOFF_ID_LEN + 1];
-    time_t until = time(NULL) + PP_HANDOFF_TTL;
     bool leased = false;
     enum pp_result result = pp_handoff_new_id(id);
 
-    if (result == PP_OK && store != NULL) {
-        result = pp_store_write(store, tokens->refresh_token, id, until);
-        leased = result == PP_OK;
-    }
+    if (result == PP_OK)
+        leased = lease_in_store(ctx, store, id, tokens->refresh_token);
     if (result == PP_OK)
         result = pp_handoff_put(id, ctx->login, tokens, leased, &ctx->log);
     if (result == PP_OK)
@@ -77,8 +95,7 @@ static enum pp_result hand_off(struct pp_ctx *ctx, struct pp_store *store,
 
     if (result != PP_OK) {
         pp_handoff_discard(id, ctx->login);
-        if (store != NULL)
-            release_lease(ctx, store, tokens->refresh_token);
+        end_unheld_chain(ctx, store, leased, tokens->refresh_token);
     }
     return result;
 }

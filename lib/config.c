@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -245,6 +246,12 @@ enum pp_result pp_config_parse_text(struct pp_config *cfg, const char *text,
     return result;
 }
 
+/* passage-token may read a file of its user; a setuid host only root's. */
+static bool owned_by_caller(uid_t owner)
+{
+    return getauxval(AT_SECURE) == 0 && owner == getuid();
+}
+
 static enum pp_result check_config_file(int fd, const char *path,
                                         const struct pp_log *log)
 {
@@ -258,7 +265,7 @@ static enum pp_result check_config_file(int fd, const char *path,
         pp_log(log, LOG_ERR, "%s: not a regular file", path);
         return PP_ERR_CONFIG;
     }
-    if ((st.st_uid != 0 && st.st_uid != getuid()) ||
+    if ((st.st_uid != 0 && !owned_by_caller(st.st_uid)) ||
         (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
         pp_log(log, LOG_ERR, "%s: writable by others or wrong owner", path);
         return PP_ERR_UNSAFE;
@@ -409,6 +416,18 @@ static bool url_is_acceptable(const char *url, bool *plain)
     return ok;
 }
 
+static bool proxy_has_credentials(const char *proxy)
+{
+    CURLU *parsed = curl_url();
+    bool found = false;
+
+    if (parsed != NULL && curl_url_set(parsed, CURLUPART_URL, proxy,
+                                       CURLU_GUESS_SCHEME) == CURLUE_OK)
+        found = has_part(parsed, CURLUPART_USER);
+    curl_url_cleanup(parsed);
+    return found;
+}
+
 static enum pp_result check_api_url(const struct pp_config *cfg,
                                     const struct pp_log *log)
 {
@@ -419,6 +438,13 @@ static enum pp_result check_api_url(const struct pp_config *cfg,
                "option \"api_url\": not an https:// URL without "
                "credentials, query or fragment (plain http:// is allowed "
                "only for loopback addresses)");
+        return PP_ERR_CONFIG;
+    }
+    if (cfg->proxy != NULL && proxy_has_credentials(cfg->proxy)) {
+        pp_log(log, LOG_ERR,
+               "option \"proxy\": credentials in the URL are "
+               "not supported (every session's keyring would "
+               "hold a copy)");
         return PP_ERR_CONFIG;
     }
     if (plain && cfg->proxy != NULL) {

@@ -14,9 +14,10 @@
 #include "log.h"
 #include "result.h"
 #include "secret.h"
+#include "store.h"
 
 #define PP_HANDOFF_ENV "PAM_PASSAGE_HANDOFF"
-#define PP_HANDOFF_TTL 120
+#define PP_HANDOFF_TTL PP_LEASE_SECONDS
 #define PP_HANDOFF_ID_LEN 32
 
 /* Makes a new random id: PP_HANDOFF_ID_LEN hex digits. */

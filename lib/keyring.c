@@ -159,6 +159,14 @@ enum pp_result pp_keyring_install(const struct pp_tokens *tokens,
     enum pp_result result;
 
     *anchor = 0;
+    pp_keyring_find(&keys);
+    if (keys.auth > 0 || keys.refresh > 0) {
+        pp_log(log, LOG_ERR,
+               "the session keyring already holds Passage "
+               "tokens of another login: not replacing them");
+        return PP_ERR_KEYRING;
+    }
+
     result = pp_identity_become(&saved, uid, gid, log);
     if (result == PP_OK)
         result = add_session_keys(tokens, settings, &keys, log);

@@ -10,12 +10,16 @@
 
 static void emit(const struct pp_log *log, int priority, const char *msg)
 {
-    const char *user = log->user;
+    char user[USER_LOG_MAX + 1];
+
+    /* The name comes from the client: no control characters in the log. */
+    if (log->user != NULL)
+        pp_log_sanitize(log->user, strnlen(log->user, USER_LOG_MAX), user,
+                        sizeof(user));
 
     if (log->pamh != NULL) {
-        if (user != NULL)
-            pam_syslog(log->pamh, priority, "user %.*s: %s", USER_LOG_MAX,
-                       user, msg);
+        if (log->user != NULL)
+            pam_syslog(log->pamh, priority, "user %s: %s", user, msg);
         else
             pam_syslog(log->pamh, priority, "%s", msg);
         return;

@@ -3,6 +3,7 @@
 #include "reply.h"
 
 #include <curl/curl.h>
+#include <sys/auxv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,7 +162,10 @@ static bool setup(CURL *curl, const struct pp_config *cfg,
     SET(CURLOPT_SSL_VERIFYPEER, 1L);
     SET(CURLOPT_SSL_VERIFYHOST, 2L);
     SET(CURLOPT_CONNECTTIMEOUT, cfg->connect_timeout);
+    /* Only proxy= counts: "" turns off the environment's proxy and its
+     * no_proxy exceptions alike. */
     SET(CURLOPT_PROXY, cfg->proxy != NULL ? cfg->proxy : "");
+    SET(CURLOPT_NOPROXY, "");
     SET(CURLOPT_USERAGENT, USER_AGENT);
     SET(CURLOPT_HTTPHEADER, headers);
     SET(CURLOPT_CUSTOMREQUEST, req->method);
@@ -206,18 +210,38 @@ static CURLcode transfer(CURL *curl, const struct pp_config *cfg,
     return rc;
 }
 
+/*
+ * libcurl's first use reads SSLKEYLOGFILE from the environment and writes
+ * TLS secrets there: in a setuid program (su, sudo) the invoking user would
+ * choose a file that root writes.
+ */
+static bool environment_is_safe(const struct pp_log *log)
+{
+    if (getauxval(AT_SECURE) == 0 || getenv("SSLKEYLOGFILE") == NULL)
+        return true;
+    pp_log(log, LOG_ERR,
+           "SSLKEYLOGFILE is set in a setuid program: no "
+           "request made");
+    return false;
+}
+
 static enum pp_result perform(const struct pp_config *cfg,
                               const struct pp_log *log,
                               const struct request *req, long *status,
                               struct reply *reply)
 {
     char errbuf[CURL_ERROR_SIZE] = "";
-    struct curl_slist *headers = request_headers(req->body != NULL);
-    CURL *curl = curl_easy_init();
+    struct curl_slist *headers;
     enum pp_result result = PP_OK;
     CURLcode rc;
+    CURL *curl;
 
     *status = 0;
+    if (!environment_is_safe(log))
+        return PP_ERR_UNAVAILABLE;
+
+    headers = request_headers(req->body != NULL);
+    curl = curl_easy_init();
     if (curl == NULL || headers == NULL ||
         !setup(curl, cfg, req, reply, headers, errbuf)) {
         pp_log(log, LOG_ERR, "cannot set up the HTTPS client");
@@ -352,6 +376,10 @@ enum pp_result pp_passage_revoke(const struct pp_config *cfg,
 
     if (result == PP_OK)
         result = check_status(log, "revoke", status, &reply);
+
+    /* 400 or 401: the token was dead already, which is what we wanted. */
+    if (result == PP_ERR_REJECTED)
+        result = PP_OK;
 
     pp_token_fingerprint(refresh_token, fp);
     if (result == PP_OK)

@@ -158,8 +158,7 @@ static char *current_auth(const struct pp_session_keys *keys, long min_valid)
     struct pp_jwt_claims claims;
     char *auth = NULL;
 
-    if (min_valid < 0 || keys->auth <= 0 ||
-        pp_keyring_read(keys->auth, &auth) != PP_OK)
+    if (keys->auth <= 0 || pp_keyring_read(keys->auth, &auth) != PP_OK)
         return NULL;
 
     if (pp_jwt_claims(auth, &claims) == PP_OK &&
@@ -202,8 +201,12 @@ static enum pp_result renew_now(const struct pp_config *cfg,
                "rejected: removing the session's keys");
         pp_keyring_destroy(uid);
     }
-    if (result == PP_OK)
+    if (result == PP_OK) {
         result = store_renewed(keys, &tokens, uid, gid, log);
+        /* The old token is spent: end the chain nobody can hold now. */
+        if (result != PP_OK)
+            pp_passage_revoke(cfg, log, tokens.refresh_token);
+    }
     if (result == PP_OK) {
         *auth = tokens.auth_token;
         tokens.auth_token = NULL;

@@ -23,8 +23,6 @@
 
 /* Renew when the auth token expires within this many seconds. */
 #define PP_RENEW_MARGIN 30
-/* min_valid for a renewal whatever the auth token's expiry. */
-#define PP_RENEW_ALWAYS (-1)
 
 /*
  * Puts a valid auth token in *auth: the current one when it stays valid for

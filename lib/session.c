@@ -325,9 +325,11 @@ enum pp_result pp_session_close(struct pp_ctx *ctx)
     return result;
 }
 
+/* Only this transaction's keys: another session's are not ours to take. */
 enum pp_result pp_session_delete_keys(struct pp_ctx *ctx)
 {
-    pp_keyring_unlink(ctx->pw->pw_uid);
+    if (pp_session_is_ours(ctx))
+        pp_keyring_unlink(ctx->pw->pw_uid);
     return PP_OK;
 }
 
@@ -336,8 +338,12 @@ enum pp_result pp_session_refresh(struct pp_ctx *ctx)
     char *auth = NULL;
     enum pp_result result;
 
+    /* sudo -u alice run by bob still has bob's keyring: not alice's keys. */
+    if (pp_keyring_check_owner(ctx->pw->pw_uid, &ctx->log) != PP_OK)
+        return PP_OK;
+
     result = pp_renew(&ctx->cfg, &ctx->log, ctx->pw->pw_uid, ctx->pw->pw_gid,
-                      PP_RENEW_ALWAYS, &auth);
+                      PP_RENEW_MARGIN, &auth);
     pp_secret_free(auth);
     return result == PP_ERR_NO_TOKEN ? PP_OK : result;
 }

@@ -137,6 +137,13 @@ enum pp_result pp_store_init(struct pp_store *store, const char *tmpl,
     if (result != PP_OK)
         return result;
 
+    /* Room for ".NAME.lock" and ".NAME.XXXXXXXXXXXXXXXX" beside it. */
+    if (strlen(pw->pw_name) > PP_STORE_NAME_MAX) {
+        pp_log(log, LOG_ERR, "user name longer than %d bytes: no store entry",
+               PP_STORE_NAME_MAX);
+        return PP_ERR_USER;
+    }
+
     slash = strrchr(store->path, '/');
     store->dir = strndup(store->path, (size_t)(slash - store->path));
     store->name = strdup(slash + 1);
@@ -166,11 +173,15 @@ static enum pp_result check_node(const struct pp_store *store, int fd,
         pp_log(store->log, LOG_ERR, "%s: %s", what, strerror(errno));
         return PP_ERR_SYSTEM;
     }
+    /* A second name for a file could be anywhere, with other owners. */
     if ((st.st_mode & S_IFMT) != type || !owner_is_trusted(store, st.st_uid) ||
-        (st.st_mode & forbidden) != 0) {
+        (st.st_mode & forbidden) != 0 ||
+        (type == S_IFREG && st.st_nlink > 1)) {
         pp_log(store->log, LOG_ERR,
-               "%s: refused: wrong type, owner (uid %lu) or mode %04o", what,
-               (unsigned long)st.st_uid, (unsigned)(st.st_mode & 07777));
+               "%s: refused: wrong type, owner (uid %lu), mode %04o or "
+               "links (%lu)",
+               what, (unsigned long)st.st_uid, (unsigned)(st.st_mode & 07777),
+               (unsigned long)st.st_nlink);
         return PP_ERR_UNSAFE;
     }
     return PP_OK;
@@ -275,7 +286,9 @@ void pp_entry_clear(struct pp_entry *entry)
 
 bool pp_entry_is_leased(const struct pp_entry *entry, time_t now)
 {
-    return entry->lease[0] != '\0' && entry->lease_until > now;
+    /* A lease further away than a handoff lasts is no lease of ours. */
+    return entry->lease[0] != '\0' && entry->lease_until > now &&
+           entry->lease_until <= now + PP_LEASE_SECONDS;
 }
 
 /* "TOKEN\n" or "TOKEN\nlease ID UNTIL\n"; anything else is no lease. */
@@ -311,7 +324,7 @@ static enum pp_result read_entry(struct pp_store *store, struct pp_entry *out)
     int fd;
 
     fd = openat(store->dir_fd, store->name,
-                O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+                O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT)
         return PP_OK;
     if (fd < 0)

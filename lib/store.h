@@ -21,6 +21,9 @@
 #include <time.h>
 
 #define PP_LEASE_ID_LEN 32
+#define PP_STORE_NAME_MAX 230
+/* A lease lasts as long as the handoff it stands for, and never longer. */
+#define PP_LEASE_SECONDS 120
 
 struct pp_store {
     char *path;  /* the entry, for log lines */

@@ -624,6 +624,18 @@ def test_configured_proxy_is_used(pam, passage_server, closed_port):
     assert pam.entry() == stored
 
 
+def test_no_proxy_in_environment_does_not_bypass_proxy(pam, passage_server,
+                                                       closed_port):
+    pam.deposit_new()
+    pam.write_config(proxy=f"http://127.0.0.1:{closed_port}")
+    env = dict(clean_environment(), no_proxy="*", NO_PROXY="*")
+
+    run = pam.login("auth", env=env)
+
+    assert run.code("auth") == "PAM_AUTHINFO_UNAVAIL", run
+    assert passage_server.log() == []
+
+
 def test_server_text_is_logged_without_control_characters(
         pam, passage_server, syslog_lines):
     pam.deposit_new()
@@ -1094,6 +1106,7 @@ def test_on_close_keep_stores_current_token(pam, passage_server):
     issued = pam.deposit_new()
 
     # A renewal inside the session: "current" is not the login's token.
+    passage_server.configure(auth_ttl=20)
     run = pam.login("auth", "open", "setcred-refresh", "close")
 
     assert run.code("close") == SUCCESS, run
@@ -1179,6 +1192,8 @@ def test_setcred_establish_twice_makes_no_request(pam, passage_server):
 
 
 def test_setcred_refresh_renews_auth_token(pam, passage_server):
+    # Renewal happens when the token expires within 30 seconds.
+    passage_server.configure(auth_ttl=20)
     issued = pam.deposit_new()
 
     run = pam.login("auth", "open", READ_AUTH, "setcred-refresh",
@@ -1195,6 +1210,19 @@ def test_setcred_refresh_renews_auth_token(pam, passage_server):
     assert api_calls(passage_server) == [
         ("POST", first, 200), ("POST", second, 200),
         ("DELETE", third, 200)]
+
+
+def test_setcred_refresh_of_a_fresh_token_makes_no_request(pam,
+                                                          passage_server):
+    """login and sudo call it right after open and before every command."""
+    issued = pam.deposit_new()
+
+    run = pam.login("auth", "open", "setcred-refresh", "close")
+
+    assert run.code("setcred-refresh") == SUCCESS, run
+    first, second = chain_of(passage_server, issued)
+    assert api_calls(passage_server) == [
+        ("POST", first, 200), ("DELETE", second, 200)]
 
 
 def test_delete_cred_before_close_still_revokes_token(pam,

@@ -902,6 +902,55 @@ static void test_config_validate_http_to_ipv6_loopback_accepted(void **state)
     assert_int_equal(validate("app", "http://[::1]:8080/v1"), PP_OK);
 }
 
+static void test_config_validate_typed_tokens_need_user_map(void **state)
+{
+    static const char *const options[] = {"prompt", "use_first_pass",
+                                          "try_first_pass"};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
+        struct pp_config cfg;
+
+        pp_config_init(&cfg);
+        assert_int_equal(set(&cfg, "app_id=app"), PP_OK);
+        assert_int_equal(set(&cfg, options[i]), PP_OK);
+        assert_int_equal(pp_config_validate(&cfg, unit_log()), PP_ERR_CONFIG);
+        pp_config_free(&cfg);
+    }
+}
+
+static void test_config_validate_url_with_extras_refused(void **state)
+{
+    (void)state;
+    assert_int_equal(validate("app", "https://user:pw@auth.example/v1"),
+                     PP_ERR_CONFIG);
+    assert_int_equal(validate("app", "https://auth.example/v1?x=1"),
+                     PP_ERR_CONFIG);
+    assert_int_equal(validate("app", "https://auth.example/v1#frag"),
+                     PP_ERR_CONFIG);
+    assert_int_equal(validate("app", "HTTPS://auth.example/v1"),
+                     PP_ERR_CONFIG);
+    assert_int_equal(validate("app", "http:/127.0.0.1/v1"), PP_ERR_CONFIG);
+}
+
+static void test_config_validate_proxy_rules(void **state)
+{
+    struct pp_config cfg;
+
+    (void)state;
+    pp_config_init(&cfg);
+    assert_int_equal(set(&cfg, "app_id=app"), PP_OK);
+    assert_int_equal(set(&cfg, "proxy=http://proxy.example:3128"), PP_OK);
+    assert_int_equal(pp_config_validate(&cfg, unit_log()), PP_OK);
+    assert_int_equal(set(&cfg, "proxy=http://me:secret@proxy.example:3128"),
+                     PP_OK);
+    assert_int_equal(pp_config_validate(&cfg, unit_log()), PP_ERR_CONFIG);
+    assert_int_equal(set(&cfg, "proxy=http://proxy.example:3128"), PP_OK);
+    assert_int_equal(set(&cfg, "api_url=http://127.0.0.1:8080/v1"), PP_OK);
+    assert_int_equal(pp_config_validate(&cfg, unit_log()), PP_ERR_CONFIG);
+    pp_config_free(&cfg);
+}
+
 static void test_config_validate_http_to_remote_host_refused(void **state)
 {
     (void)state;
@@ -966,6 +1015,7 @@ static void test_config_validate_one_first_pass_option_accepted(void **state)
     (void)state;
     pp_config_init(&cfg);
     assert_int_equal(set(&cfg, "app_id=app"), PP_OK);
+    assert_int_equal(set(&cfg, "user_map=/etc/passage-users"), PP_OK);
     assert_int_equal(set(&cfg, "use_first_pass"), PP_OK);
     assert_int_equal(pp_config_validate(&cfg, unit_log()), PP_OK);
     assert_int_equal(set(&cfg, "use_first_pass=no"), PP_OK);
@@ -1113,6 +1163,9 @@ int main(void)
         cmocka_unit_test(test_config_validate_http_to_127_0_0_1_accepted),
         cmocka_unit_test(test_config_validate_http_to_localhost_accepted),
         cmocka_unit_test(test_config_validate_http_to_ipv6_loopback_accepted),
+        cmocka_unit_test(test_config_validate_typed_tokens_need_user_map),
+        cmocka_unit_test(test_config_validate_url_with_extras_refused),
+        cmocka_unit_test(test_config_validate_proxy_rules),
         cmocka_unit_test(test_config_validate_http_to_remote_host_refused),
         cmocka_unit_test(test_config_validate_http_to_127_named_host_refused),
         cmocka_unit_test(

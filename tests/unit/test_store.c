@@ -460,10 +460,24 @@ static void test_store_entry_is_leased_until_its_time(void **state)
     memset(&entry, 0, sizeof(entry));
     strcpy(entry.lease, LEASE_ID);
     entry.lease_until = 1700000000;
-    assert_true(pp_entry_is_leased(&entry, 1600000000));
+    assert_true(pp_entry_is_leased(&entry, 1700000000 - PP_LEASE_SECONDS));
     assert_true(pp_entry_is_leased(&entry, 1699999999));
     assert_false(pp_entry_is_leased(&entry, 1700000001));
     assert_false(pp_entry_is_leased(&entry, 1800000000));
+}
+
+static void test_store_lease_beyond_its_length_is_ignored(void **state)
+{
+    struct pp_entry entry;
+
+    (void)state;
+    memset(&entry, 0, sizeof(entry));
+    strcpy(entry.lease, LEASE_ID);
+    entry.lease_until = 1700000000;
+    /* Written by hand or under a clock that has since gone back. */
+    assert_false(
+        pp_entry_is_leased(&entry, 1700000000 - PP_LEASE_SECONDS - 1));
+    assert_false(pp_entry_is_leased(&entry, 1600000000));
 }
 
 static void test_store_entry_without_lease_is_not_leased(void **state)
@@ -924,6 +938,7 @@ int main(void)
         STORE_TEST(test_store_lease_line_on_disk),
         STORE_TEST(test_store_write_without_lease_drops_old_lease),
         STORE_TEST(test_store_malformed_lease_line_means_no_lease),
+        cmocka_unit_test(test_store_lease_beyond_its_length_is_ignored),
         cmocka_unit_test(test_store_entry_is_leased_until_its_time),
         cmocka_unit_test(test_store_entry_without_lease_is_not_leased),
 
