@@ -13,12 +13,18 @@
 #include <time.h>
 
 /*
- * An earlier attempt in this transaction may have set the reference; its
- * handoff stays, and the lease below finds it again.
+ * An earlier attempt in this transaction may have set the reference.  A
+ * stored token's handoff is found again through the store's lease; the id
+ * is kept for a typed token's, which only it names.
  */
-static void forget_earlier_handoff(struct pp_ctx *ctx)
+static void forget_earlier_handoff(struct pp_ctx *ctx, char *earlier)
 {
-    if (pam_getenv(ctx->pamh, PP_HANDOFF_ENV) != NULL)
+    const char *id = pam_getenv(ctx->pamh, PP_HANDOFF_ENV);
+
+    earlier[0] = '\0';
+    if (pp_handoff_id_is_valid(id))
+        memcpy(earlier, id, PP_HANDOFF_ID_LEN + 1);
+    if (id != NULL)
         pam_putenv(ctx->pamh, PP_HANDOFF_ENV);
 }
 
@@ -152,6 +158,23 @@ static enum pp_result take_over(struct pp_ctx *ctx, struct pp_store *store,
     return result;
 }
 
+/* The earlier attempt's typed token was exchanged: carry on with it. */
+static enum pp_result continue_typed(struct pp_ctx *ctx, const char *earlier)
+{
+    struct pp_tokens tokens = {0};
+    bool from_store = false;
+    enum pp_result result = PP_ERR_NO_TOKEN;
+
+    if (earlier[0] != '\0')
+        result = pp_handoff_claim(earlier, ctx->login, &tokens, &from_store,
+                                  &ctx->log);
+    if (result == PP_OK)
+        result = hand_off(ctx, NULL, &tokens);
+
+    pp_tokens_clear(&tokens);
+    return result;
+}
+
 static enum pp_result exchange_typed(struct pp_ctx *ctx)
 {
     struct pp_tokens tokens = {0};
@@ -175,13 +198,29 @@ static enum pp_result exchange_typed(struct pp_ctx *ctx)
     return result;
 }
 
+/* The store has none: the person logging in may give one. */
+static enum pp_result token_from_user(struct pp_ctx *ctx, const char *earlier)
+{
+    enum pp_result result = continue_typed(ctx, earlier);
+
+    if (result == PP_OK)
+        return result;
+
+    result = exchange_typed(ctx);
+    if (result == PP_ERR_NO_TOKEN)
+        pp_log(&ctx->log, LOG_NOTICE, "no refresh token stored%s",
+               ctx->cfg.prompt ? " and none given" : "");
+    return result;
+}
+
 enum pp_result pp_authenticate(struct pp_ctx *ctx)
 {
     struct pp_store store = PP_STORE_INIT;
+    char earlier[PP_HANDOFF_ID_LEN + 1];
     struct pp_entry entry = {0};
     enum pp_result result;
 
-    forget_earlier_handoff(ctx);
+    forget_earlier_handoff(ctx, earlier);
 
     result = open_store(ctx, &store, &entry);
     if (result == PP_OK && pp_entry_is_leased(&entry, time(NULL)))
@@ -190,12 +229,8 @@ enum pp_result pp_authenticate(struct pp_ctx *ctx)
         result = exchange_stored(ctx, &store, &entry);
     pp_store_close(&store);
 
-    if (result == PP_OK && entry.token == NULL) {
-        result = exchange_typed(ctx);
-        if (result == PP_ERR_NO_TOKEN)
-            pp_log(&ctx->log, LOG_NOTICE, "no refresh token stored%s",
-                   ctx->cfg.prompt ? " and none given" : "");
-    }
+    if (result == PP_OK && entry.token == NULL)
+        result = token_from_user(ctx, earlier);
 
     pp_entry_clear(&entry);
     return result;

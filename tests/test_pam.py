@@ -882,6 +882,26 @@ def test_prompt_exchanges_typed_token(pam, passage_server):
     assert pam.entry() is None
 
 
+def test_second_authentication_carries_on_with_typed_token(
+        pam, passage_server):
+    """A retry of pam_authenticate in one transaction neither asks again
+    nor leaves the first exchange's chain held by nobody."""
+    pam.write_service(auth_args=["prompt"])
+    issued = passage_server.issue()
+    pam.map_user(issued["sub"])
+
+    run = pam.login("auth", "auth", "open", READ_REFRESH, "close",
+                    input_text=issued["refresh_token"] + "\n")
+
+    assert run.codes() == [("auth", SUCCESS), ("auth", SUCCESS),
+                           ("open", SUCCESS), ("close", SUCCESS)], run
+    assert run.stderr.count("conv: ") == 1, run
+    rotated = successor(passage_server, issued)
+    assert single_output_line(run, 0) == rotated
+    assert api_calls(passage_server) == [
+        ("POST", issued["refresh_token"], 200), ("DELETE", rotated, 200)]
+
+
 def test_prompt_is_not_used_when_store_has_token(pam, passage_server):
     pam.write_service(auth_args=["prompt"])
     issued = pam.deposit_new()
