@@ -92,6 +92,9 @@ static enum pp_result hand_off(struct pp_ctx *ctx, struct pp_store *store,
     bool leased = false;
     enum pp_result result = pp_handoff_new_id(id);
 
+    if (result != PP_OK)
+        pp_log(&ctx->log, LOG_ERR, "no random bytes for a handoff id");
+
     if (result == PP_OK)
         leased = lease_in_store(ctx, store, id, tokens->refresh_token);
     if (result == PP_OK)

@@ -34,6 +34,7 @@ static enum pp_result remember_anchor(struct pp_ctx *ctx, key_serial_t key)
     *data = key;
     if (pam_set_data(ctx->pamh, ANCHOR_DATA, data, free_anchor) !=
         PAM_SUCCESS) {
+        pp_log(&ctx->log, LOG_ERR, "cannot remember the session's keys");
         free(data);
         return PP_ERR_SYSTEM;
     }

@@ -124,8 +124,11 @@ static int auth_in_child(pam_handle_t *pamh, int flags)
         char **env = pam_getenvlist(pamh);
         FILE *out = fdopen(pipefd[1], "w");
 
-        for (int i = 0; env != NULL && env[i] != NULL; i++)
+        for (int i = 0; env != NULL && env[i] != NULL; i++) {
             fprintf(out, "%s\n", env[i]);
+            free(env[i]);
+        }
+        free(env);
         fclose(out);
         pam_end(pamh, rc | PAM_DATA_SILENT);
         _exit(rc);
