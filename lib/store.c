@@ -144,6 +144,15 @@ enum pp_result pp_store_init(struct pp_store *store, const char *tmpl,
         return PP_ERR_USER;
     }
 
+    if (store->in_home) {
+        store->home = realpath(pw->pw_dir, NULL);
+        if (store->home == NULL) {
+            pp_log(log, LOG_ERR, "cannot resolve %s: %s", pw->pw_dir,
+                   strerror(errno));
+            return PP_ERR_SYSTEM;
+        }
+    }
+
     slash = strrchr(store->path, '/');
     store->dir = strndup(store->path, (size_t)(slash - store->path));
     store->name = strdup(slash + 1);
@@ -200,6 +209,42 @@ static enum pp_result errno_result(const struct pp_store *store,
     return PP_ERR_SYSTEM;
 }
 
+/*
+ * As OpenSSH's StrictModes: every directory above a store in the user's
+ * home, up to the home itself, belongs to root or the user, and nobody
+ * else can write to it, or someone else could swap the store for theirs.
+ */
+static enum pp_result check_parents(const struct pp_store *store)
+{
+    char *path = realpath(store->dir, NULL);
+    enum pp_result result = PP_OK;
+    struct stat st;
+
+    if (path == NULL)
+        return errno_result(store, "cannot resolve", store->dir);
+
+    /* The store's own directory is checked on its descriptor. */
+    for (char *end = strrchr(path, '/');
+         result == PP_OK && end != NULL && strcmp(path, store->home) != 0;
+         end = strrchr(path, '/')) {
+        *end = '\0';
+        if (stat(path[0] ? path : "/", &st) != 0)
+            result = errno_result(store, "cannot check", path);
+        else if (!owner_is_trusted(store, st.st_uid) ||
+                 (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+            pp_log(store->log, LOG_ERR,
+                   "%s: refused: %s is writable by others or not owned by "
+                   "root or the user",
+                   store->path, path[0] ? path : "/");
+            result = PP_ERR_UNSAFE;
+        }
+        if (path[0] == '\0' || strcmp(path, store->home) == 0)
+            break;
+    }
+    free(path);
+    return result;
+}
+
 static enum pp_result open_dir(struct pp_store *store)
 {
     int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
@@ -213,6 +258,8 @@ static enum pp_result open_dir(struct pp_store *store)
     if (store->dir_fd < 0)
         return errno_result(store, "cannot open store directory", store->dir);
 
+    if (store->in_home && check_parents(store) != PP_OK)
+        return PP_ERR_UNSAFE;
     return check_node(store, store->dir_fd, store->dir, S_IWGRP | S_IWOTH,
                       S_IFDIR);
 }
@@ -506,6 +553,7 @@ void pp_store_close(struct pp_store *store)
     free(store->path);
     free(store->dir);
     free(store->name);
-    store->path = store->dir = store->name = NULL;
+    free(store->home);
+    store->path = store->dir = store->name = store->home = NULL;
     store->lock_fd = store->dir_fd = -1;
 }

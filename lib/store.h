@@ -29,6 +29,7 @@ struct pp_store {
     char *path;  /* the entry, for log lines */
     char *dir;   /* its directory */
     char *name;  /* its file name */
+    char *home;  /* the user's home, for a store in it */
     int dir_fd;  /* -1 until locked */
     int lock_fd; /* -1 until locked */
     uid_t uid;   /* the user's */

@@ -853,6 +853,21 @@ static void test_store_open_reads_the_entry(void **state)
     pp_store_close(&other);
 }
 
+static void test_store_in_home_below_writable_directory_refused(void **state)
+{
+    struct fixture *f = *state;
+    char *middle = unit_path(f->root, "shared");
+    char *store = unit_path(f->root, "shared/passage");
+
+    /* Someone else could replace "passage" inside "shared". */
+    assert_int_equal(mkdir(middle, 0777), 0);
+    assert_int_equal(chmod(middle, 0777), 0);
+    assert_int_equal(mkdir(store, 0700), 0);
+    assert_int_equal(open_store(f, "%h/shared/passage/token"), PP_ERR_UNSAFE);
+    free(store);
+    free(middle);
+}
+
 static void test_store_in_home_of_root_round_trips(void **state)
 {
     struct fixture *f = *state;
@@ -971,6 +986,7 @@ int main(void)
 
         STORE_TEST(test_store_second_lock_is_busy),
         STORE_TEST(test_store_open_reads_the_entry),
+        STORE_TEST(test_store_in_home_below_writable_directory_refused),
         STORE_TEST(test_store_in_home_of_root_round_trips),
         STORE_TEST(test_store_in_home_of_user_owned_by_user),
     };
