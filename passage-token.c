@@ -430,8 +430,7 @@ static int cmd_revoke(const struct options *opts, const struct pp_log *log)
     if (result == PP_OK && lock < 0)
         result = PP_ERR_SYSTEM;
 
-    /* A token the server refuses is as dead as a revoked one. */
-    if (result == PP_OK || result == PP_ERR_REJECTED)
+    if (result == PP_OK)
         pp_keyring_destroy(getuid());
     pp_renew_unlock(lock);
 

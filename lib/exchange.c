@@ -38,7 +38,7 @@ enum pp_result pp_exchange_stored(struct pp_ctx *ctx, struct pp_store *store,
 
     /* The entry's token was rotated away and its successor revoked. */
     result = pp_user_map_enforce(&ctx->cfg, ctx->user, out, &ctx->log);
-    if (result == PP_ERR_DENIED)
+    if (result != PP_OK)
         remove_dead_entry(ctx, store);
     if (result != PP_OK)
         pp_tokens_clear(out);

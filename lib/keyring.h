@@ -1,7 +1,7 @@
 /*
  * The session keyring: where a login's tokens live while it lasts.
  *
- * Three "user" keys in the session keyring, owned by the user, with every
+ * Four "user" keys in the session keyring, owned by the user, with every
  * right for possessors and the owner and none for anyone else:
  *   passage:auth_token     the JWT; the kernel drops it at the JWT's exp
  *   passage:refresh_token  the chain's current refresh token

@@ -1,7 +1,8 @@
 /*
- * The token lifecycle, one step per PAM entry point (DESIGN §3):
- * authenticate takes the chain out of the store, the session holds it,
- * close revokes it or puts it back.
+ * The token lifecycle, one step per PAM entry point: authenticate
+ * exchanges the stored (or typed) token and reserves the new one for this
+ * login's session, the session holds the chain, close revokes it or puts
+ * it back.
  */
 #ifndef PP_LIFECYCLE_H
 #define PP_LIFECYCLE_H
@@ -29,10 +30,18 @@ bool pp_session_is_ours(struct pp_ctx *ctx);
 /* Revokes or keeps the session's current refresh token; drops the keys. */
 enum pp_result pp_session_close(struct pp_ctx *ctx);
 
-/* PAM_DELETE_CRED: removes the user's keys from the session keyring. */
+/*
+ * PAM_DELETE_CRED: unlinks from the session keyring the keys that this
+ * transaction installed, and no others.  The anchor keeps them, so close
+ * still revokes or keeps the refresh token.
+ */
 enum pp_result pp_session_delete_keys(struct pp_ctx *ctx);
 
-/* PAM_REFRESH_CRED: renews the auth token of an open session. */
+/*
+ * PAM_REFRESH_CRED, PAM_REINITIALIZE_CRED: renews the auth token of an
+ * open session when it expires within PP_RENEW_MARGIN seconds, and only
+ * in the user's own session keyring.
+ */
 enum pp_result pp_session_refresh(struct pp_ctx *ctx);
 
 #endif

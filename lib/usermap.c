@@ -67,8 +67,9 @@ enum pp_result pp_user_map_enforce(const struct pp_config *cfg,
 
     if (pp_jwt_claims(tokens->auth_token, &claims) != PP_OK)
         claims.sub[0] = '\0';
+    /* Unchecked is refused: the new chain must not outlive the login. */
     result = pp_user_map_check(cfg, user, claims.sub, log);
-    if (result == PP_ERR_DENIED)
+    if (result != PP_OK)
         pp_passage_revoke(cfg, log, tokens->refresh_token);
     return result;
 }

@@ -20,9 +20,9 @@ enum pp_result pp_user_map_check(const struct pp_config *cfg, const char *user,
                                  const char *sub, const struct pp_log *log);
 
 /*
- * Checks the Passage user of freshly exchanged tokens.  On a mismatch the
- * new refresh token is revoked at once: nobody may keep a session the
- * login was not for.  PP_ERR_DENIED then.
+ * Checks the Passage user of freshly exchanged tokens.  On a mismatch
+ * (PP_ERR_DENIED), or when the map cannot be read, the new refresh token
+ * is revoked at once: nobody may keep a session the login was not for.
  */
 enum pp_result pp_user_map_enforce(const struct pp_config *cfg,
                                    const char *user,

@@ -20,7 +20,8 @@ In-process use (the pytest fixtures):
     ...
     server.stop()
 
-Passage API, under /v1 (see reference/TokensAPI.md):
+Passage API, under /v1: the two calls of Passage's tokens API that
+pam_passage makes, refresh and revoke:
 
     POST   /v1/apps/{app_id}/tokens   body {"refresh_token": "..."}
     DELETE /v1/apps/{app_id}/tokens?refresh_token=...

@@ -351,7 +351,7 @@ def test_abandoned_handoff_is_root_only_and_expires_soon(pam):
                                   int(found[0][4], 16), int(found[0][5]))
     try:
         assert uid == 0 and perm & 0xffff == 0, found
-        # "Within a couple of minutes" (DESIGN section 6).
+        # An abandoned handoff must vanish within a couple of minutes.
         assert timeout_bounds(timeout)[0] <= 180, found
     finally:
         subprocess.run([KEYCTL, "invalidate", str(int(serial, 16))],

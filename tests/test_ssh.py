@@ -708,11 +708,11 @@ def test_tokens_stay_out_of_the_logs(login, method):
 # The examples under conf/
 # ---------------------------------------------------------------------------
 
-# DESIGN §9: the keys of the configuration file.
+# The keys of the configuration file.
 CONFIG_KEYS = {"app_id", "api_url", "store", "on_close", "ca_file",
                "connect_timeout", "timeout", "prompt", "use_first_pass",
                "try_first_pass", "nouserok", "session_exchange", "proxy",
-               "debug"}
+               "debug", "user_map"}
 SAMPLE_LINE = re.compile(r"#(\w+) =(?: (.*))?")
 
 
