@@ -52,8 +52,13 @@ static int cred_code(const struct pp_ctx *ctx, enum pp_result result)
     case PP_ERR_REJECTED:
     case PP_ERR_DENIED:
         return PAM_CRED_EXPIRED;
-    default:
+    case PP_OK:
+    case PP_ERR_CONFIG:
+    case PP_ERR_USER:
+    case PP_ERR_NOMEM:
         return pam_code(ctx, result, PAM_CRED_ERR);
+    default:
+        return PAM_CRED_ERR;
     }
 }
 

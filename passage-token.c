@@ -420,7 +420,8 @@ static int cmd_revoke(const struct options *opts, const struct pp_log *log)
     if (result == PP_OK)
         result = session_settings(opts, &keys, &cfg, log);
     if (result == PP_OK)
-        lock = pp_renew_lock(getuid(), getgid(), log);
+        lock = pp_renew_lock(getuid(), getgid(),
+                             cfg.connect_timeout + cfg.timeout + 5, log);
 
     /* Read under the lock: a renewal may just have rotated the token. */
     if (result == PP_OK && lock >= 0)

@@ -56,23 +56,32 @@ static enum pp_result publish_handoff(struct pp_ctx *ctx, const char *id)
  * be written (a full disk), the spent token must not stay either: the
  * entry goes and the handoff alone carries the chain.
  */
-static bool lease_in_store(struct pp_ctx *ctx, struct pp_store *store,
-                           const char *id, const char *token)
+static enum pp_result lease_in_store(struct pp_ctx *ctx,
+                                     struct pp_store *store, const char *id,
+                                     const char *token, bool *leased)
 {
     time_t until = time(NULL) + PP_HANDOFF_TTL;
 
+    *leased = false;
     if (store == NULL)
-        return false;
-    if (pp_store_write(store, token, id, until) == PP_OK)
-        return true;
+        return PP_OK;
+    if (pp_store_write(store, token, id, until) == PP_OK) {
+        *leased = true;
+        return PP_OK;
+    }
 
+    /* A spent token left in the store would be sent again. */
+    if (pp_store_remove(store) != PP_OK) {
+        pp_log(&ctx->log, LOG_ERR,
+               "%s holds a spent token that cannot be "
+               "replaced or removed",
+               store->path);
+        return PP_ERR_SYSTEM;
+    }
     pp_log(&ctx->log, LOG_WARNING,
-           "the new refresh token waits for the "
-           "session only, not in %s: %s",
-           store->path,
-           pp_store_remove(store) == PP_OK ? "spent entry removed"
-                                           : "spent entry left behind");
-    return false;
+           "the new refresh token waits for the session only, not in %s",
+           store->path);
+    return PP_OK;
 }
 
 /* Nothing holds the new chain: end it rather than leave it valid. */
@@ -88,7 +97,7 @@ static void end_unheld_chain(struct pp_ctx *ctx, struct pp_store *store,
 static enum pp_result hand_off(struct pp_ctx *ctx, struct pp_store *store,
                                const struct pp_tokens *tokens)
 {
-    char id[PP_HANDOFF_ID_LEN + 1];
+    char id[PP_HANDOFF_ID_LEN + 1] = "";
     bool leased = false;
     enum pp_result result = pp_handoff_new_id(id);
 
@@ -96,7 +105,8 @@ static enum pp_result hand_off(struct pp_ctx *ctx, struct pp_store *store,
         pp_log(&ctx->log, LOG_ERR, "no random bytes for a handoff id");
 
     if (result == PP_OK)
-        leased = lease_in_store(ctx, store, id, tokens->refresh_token);
+        result =
+            lease_in_store(ctx, store, id, tokens->refresh_token, &leased);
     if (result == PP_OK)
         result = pp_handoff_put(id, ctx->login, tokens, leased, &ctx->log);
     if (result == PP_OK)

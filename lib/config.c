@@ -457,11 +457,15 @@ static enum pp_result check_api_url(const struct pp_config *cfg,
     return PP_OK;
 }
 
+/* errno says why when it is false for want of a file at all. */
 static bool is_regular_file(const char *path)
 {
     struct stat st;
 
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    if (stat(path, &st) != 0)
+        return false;
+    errno = S_ISREG(st.st_mode) ? 0 : EINVAL;
+    return S_ISREG(st.st_mode);
 }
 
 /* curl would block on a FIFO and read anything else as a bundle. */
@@ -471,8 +475,8 @@ static enum pp_result check_ca_file(const struct pp_config *cfg,
     if (cfg->ca_file == NULL)
         return PP_OK;
     if (!is_regular_file(cfg->ca_file)) {
-        pp_log(log, LOG_ERR, "option \"ca_file\": %s is not a regular file",
-               cfg->ca_file);
+        pp_log(log, LOG_ERR, "option \"ca_file\": %s: %s", cfg->ca_file,
+               errno == EINVAL ? "not a regular file" : strerror(errno));
         return PP_ERR_CONFIG;
     }
     return PP_OK;
@@ -488,11 +492,6 @@ static enum pp_result check_token_sources(const struct pp_config *cfg,
         pp_log(log, LOG_ERR,
                "options \"use_first_pass\" and "
                "\"try_first_pass\" exclude each other");
-        return PP_ERR_CONFIG;
-    }
-    if (cfg->user_map != NULL && !is_regular_file(cfg->user_map)) {
-        pp_log(log, LOG_ERR, "option \"user_map\": %s is not a regular file",
-               cfg->user_map);
         return PP_ERR_CONFIG;
     }
     if (typed && cfg->user_map == NULL) {

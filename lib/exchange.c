@@ -3,17 +3,33 @@
 #include "passage.h"
 #include "usermap.h"
 
+/* The map is read first: one that cannot be read spends no token. */
+static enum pp_result exchange_checked(struct pp_ctx *ctx, const char *token,
+                                       struct pp_tokens *out, bool *spent)
+{
+    struct pp_user_map map;
+    enum pp_result result = pp_user_map_load(&ctx->cfg, &map, &ctx->log);
+
+    *spent = false;
+    if (result == PP_OK)
+        result = pp_passage_refresh(&ctx->cfg, &ctx->log, token, out);
+    if (result == PP_OK) {
+        result =
+            pp_user_map_enforce(&map, &ctx->cfg, ctx->user, out, &ctx->log);
+        *spent = result != PP_OK;
+    }
+    if (result != PP_OK)
+        pp_tokens_clear(out);
+    pp_user_map_free(&map);
+    return result;
+}
+
 enum pp_result pp_exchange(struct pp_ctx *ctx, const char *token,
                            struct pp_tokens *out)
 {
-    enum pp_result result;
+    bool spent;
 
-    result = pp_passage_refresh(&ctx->cfg, &ctx->log, token, out);
-    if (result == PP_OK)
-        result = pp_user_map_enforce(&ctx->cfg, ctx->user, out, &ctx->log);
-    if (result != PP_OK)
-        pp_tokens_clear(out);
-    return result;
+    return exchange_checked(ctx, token, out, &spent);
 }
 
 static void remove_dead_entry(struct pp_ctx *ctx, struct pp_store *store)
@@ -28,19 +44,11 @@ enum pp_result pp_exchange_stored(struct pp_ctx *ctx, struct pp_store *store,
                                   const struct pp_entry *entry,
                                   struct pp_tokens *out)
 {
-    enum pp_result result;
+    bool spent;
+    enum pp_result result = exchange_checked(ctx, entry->token, out, &spent);
 
-    result = pp_passage_refresh(&ctx->cfg, &ctx->log, entry->token, out);
-    if (result == PP_ERR_REJECTED)
+    /* Rejected, or rotated away with its successor revoked. */
+    if (result == PP_ERR_REJECTED || spent)
         remove_dead_entry(ctx, store);
-    if (result != PP_OK)
-        return result;
-
-    /* The entry's token was rotated away and its successor revoked. */
-    result = pp_user_map_enforce(&ctx->cfg, ctx->user, out, &ctx->log);
-    if (result != PP_OK)
-        remove_dead_entry(ctx, store);
-    if (result != PP_OK)
-        pp_tokens_clear(out);
     return result;
 }

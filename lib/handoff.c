@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 /*
  * The owner (root) alone: no rights even for possessors, who may be the
@@ -20,12 +21,22 @@ static void key_name(const char *id, const char *login, char *out, size_t size)
 }
 
 /*
+ * The user keyring is root's only when the real uid is root.  In a setuid
+ * host (su, sudo) it is the invoking user's, who could plant keys there;
+ * such hosts authenticate and open the session in one process, so the
+ * process keyring serves them.
+ */
+static bool user_keyring_is_roots(void)
+{
+    return getuid() == 0;
+}
+
+/*
  * Made in the process keyring, which this process possesses, so that the
  * timeout and permission can be set whatever keyrings the host was given
  * (systemd gives each service a private session keyring that does not
- * link root's user keyring).  Then linked into the user keyring too, where
- * a later process of the same user (sshd's monitor) finds it; the process
- * keyring's link serves hosts that open the session in the same process.
+ * link root's user keyring).  Then linked into root's user keyring, where
+ * a later process (sshd's monitor) finds it.
  */
 static key_serial_t make_key(const char *name, const char *payload, size_t len,
                              const struct pp_log *log)
@@ -40,19 +51,36 @@ static key_serial_t make_key(const char *name, const char *payload, size_t len,
         keyctl_invalidate(key);
         return -1;
     }
-    if (keyctl_link(key, KEY_SPEC_USER_KEYRING) < 0)
-        pp_log(log, LOG_DEBUG, "handoff only in this process: %s",
+    if (user_keyring_is_roots() && keyctl_link(key, KEY_SPEC_USER_KEYRING) < 0)
+        pp_log(log, LOG_WARNING,
+               "the tokens wait in this process only, not in root's user "
+               "keyring: %s",
                strerror(errno));
     return key;
 }
 
-static long find_key(const char *name)
+/* Only a key this module made: root's, with exactly its permission. */
+static bool is_genuine(key_serial_t key)
 {
-    long key = keyctl_search(KEY_SPEC_USER_KEYRING, "user", name, 0);
+    char *desc = NULL;
+    unsigned long uid = 1, perm = 0;
+    bool ok;
 
-    if (key < 0)
-        key = keyctl_search(KEY_SPEC_PROCESS_KEYRING, "user", name, 0);
-    return key;
+    if (keyctl_describe_alloc(key, &desc) < 0)
+        return false;
+    ok = sscanf(desc, "user;%lu;%*[^;];%lx;", &uid, &perm) == 2 && uid == 0 &&
+         perm == HANDOFF_PERM;
+    free(desc);
+    return ok;
+}
+
+static key_serial_t find_key(const char *name)
+{
+    long key = keyctl_search(KEY_SPEC_PROCESS_KEYRING, "user", name, 0);
+
+    if (key < 0 && user_keyring_is_roots())
+        key = keyctl_search(KEY_SPEC_USER_KEYRING, "user", name, 0);
+    return key > 0 && is_genuine((key_serial_t)key) ? (key_serial_t)key : -1;
 }
 
 enum pp_result pp_handoff_new_id(char id[PP_HANDOFF_ID_LEN + 1])

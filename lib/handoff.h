@@ -6,7 +6,7 @@
  * in a key that only root can use, in root's user keyring, which the
  * kernel destroys after PP_HANDOFF_TTL seconds if nobody claims it.  The
  * PAM environment carries only its id.  A handoff is made for one login,
- * named "user@remote-host" (pp_ctx_login), and serves no other.
+ * named "user@remote-host" (ctx->login), and serves no other.
  */
 #ifndef PP_HANDOFF_H
 #define PP_HANDOFF_H

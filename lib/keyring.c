@@ -159,6 +159,9 @@ enum pp_result pp_keyring_install(const struct pp_tokens *tokens,
     enum pp_result result;
 
     *anchor = 0;
+    if (pp_keyring_check_owner(uid, log) != PP_OK)
+        return PP_ERR_KEYRING;
+
     pp_keyring_find(&keys);
     if (keys.auth > 0 || keys.refresh > 0) {
         pp_log(log, LOG_ERR,
@@ -304,23 +307,22 @@ enum pp_result pp_keyring_update(struct pp_session_keys *keys,
         return PP_ERR_KEYRING;
     }
 
-    /* add_key updates an existing key in place, expired or not. */
+    /*
+     * The session holds the chain now; the auth token and the info only
+     * save the next renewal or status some work (add_key updates an
+     * existing key in place, expired or not).
+     */
     auth = add_user_key(PP_KEY_AUTH, tokens->auth_token, tokens->auth_expires);
-    if (auth < 0) {
-        pp_log(log, LOG_ERR,
-               "cannot store the new auth token in the "
-               "session keyring: %s",
+    if (auth > 0)
+        keys->auth = auth;
+    else
+        pp_log(log, LOG_WARNING, "cannot store the new auth token: %s",
                strerror(errno));
-        return PP_ERR_KEYRING;
-    }
-    keys->auth = auth;
 
     keys->info = set_info_key(tokens);
-    if (keys->info < 0) {
-        pp_log(log, LOG_ERR, "cannot store %s: %s", PP_KEY_INFO,
+    if (keys->info < 0)
+        pp_log(log, LOG_WARNING, "cannot store %s: %s", PP_KEY_INFO,
                strerror(errno));
-        return PP_ERR_KEYRING;
-    }
     return PP_OK;
 }
 

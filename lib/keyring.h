@@ -49,7 +49,8 @@ enum pp_result pp_keyring_check_owner(uid_t uid, const struct pp_log *log);
 
 /*
  * Adds the keys to the session keyring as uid/gid, and links them into a
- * new anchor keyring in the process keyring; *anchor names it.
+ * new anchor keyring in the process keyring; *anchor names it.  Refuses a
+ * session keyring of another user, or one that holds another login's keys.
  */
 enum pp_result pp_keyring_install(const struct pp_tokens *tokens,
                                   const char *settings, uid_t uid, gid_t gid,
@@ -75,7 +76,8 @@ enum pp_result pp_keyring_read(key_serial_t key, char **out);
 
 /*
  * Stores renewed tokens: the refresh key is updated in place, so every
- * holder of it (the module's anchor too) sees the new token.
+ * holder of it (the module's anchor too) sees the new token.  Fails only
+ * when the refresh token could not be stored; the others are logged.
  */
 enum pp_result pp_keyring_update(struct pp_session_keys *keys,
                                  const struct pp_tokens *tokens,

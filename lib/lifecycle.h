@@ -11,7 +11,8 @@
 
 /*
  * Exchanges the user's stored (or typed) refresh token and hands the new
- * tokens to this login's session.  PP_OK only after a real exchange.
+ * tokens to this login's session.  PP_OK only after a real exchange, in
+ * this attempt or in an earlier one of the same login that it carries on.
  */
 enum pp_result pp_authenticate(struct pp_ctx *ctx);
 

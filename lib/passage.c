@@ -377,13 +377,15 @@ enum pp_result pp_passage_revoke(const struct pp_config *cfg,
     if (result == PP_OK)
         result = check_status(log, "revoke", status, &reply);
 
-    /* 400 or 401: the token was dead already, which is what we wanted. */
-    if (result == PP_ERR_REJECTED)
-        result = PP_OK;
-
     pp_token_fingerprint(refresh_token, fp);
     if (result == PP_OK)
         pp_log(log, LOG_INFO, "refresh token %s revoked", fp);
+
+    /* 400 or 401: the token was dead already, which is what we wanted. */
+    if (result == PP_ERR_REJECTED) {
+        pp_log(log, LOG_INFO, "refresh token %s was already invalid", fp);
+        result = PP_OK;
+    }
 
     reply_clear(&reply);
     pp_secret_free(req.url);

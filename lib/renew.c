@@ -15,8 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Long enough for another renewal's request to end. */
-#define LOCK_WAIT_TRIES (40 * 20)
 #define LOCK_POLL_NS (50 * 1000 * 1000)
 
 /* A directory that only uid can write, or -1. */
@@ -37,22 +35,23 @@ static int open_owned_dir(const char *path, uid_t uid, mode_t forbidden)
 }
 
 /*
- * The first directory that only the user can write: systemd's, the one the
- * module makes at session open (in /run, where nobody else can squat its
- * name), or one in /tmp for sessions the module did not open.
+ * The first directory that only the user can write: the one the module
+ * makes at session open (in /run, where nobody else can squat its name,
+ * and there for the whole session), systemd's, or one in /tmp for
+ * sessions the module did not open.
  */
 static int open_lock_dir(uid_t uid)
 {
     char path[64];
     int fd;
 
-    snprintf(path, sizeof(path), "/run/user/%lu", (unsigned long)uid);
-    fd = open_owned_dir(path, uid, S_IWGRP | S_IWOTH);
+    snprintf(path, sizeof(path), PP_RUN_DIR "/%lu", (unsigned long)uid);
+    fd = open_owned_dir(path, uid, S_IRWXG | S_IRWXO);
     if (fd >= 0)
         return fd;
 
-    snprintf(path, sizeof(path), PP_RUN_DIR "/%lu", (unsigned long)uid);
-    fd = open_owned_dir(path, uid, S_IRWXG | S_IRWXO);
+    snprintf(path, sizeof(path), "/run/user/%lu", (unsigned long)uid);
+    fd = open_owned_dir(path, uid, S_IWGRP | S_IWOTH);
     if (fd >= 0)
         return fd;
 
@@ -103,7 +102,7 @@ static int open_lock(uid_t uid, const struct pp_log *log)
     return fd;
 }
 
-int pp_renew_lock(uid_t uid, gid_t gid, const struct pp_log *log)
+int pp_renew_lock(uid_t uid, gid_t gid, long wait, const struct pp_log *log)
 {
     const struct timespec poll = {0, LOCK_POLL_NS};
     struct pp_identity saved;
@@ -119,7 +118,7 @@ int pp_renew_lock(uid_t uid, gid_t gid, const struct pp_log *log)
     for (int tries = 0; fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0;
          tries++) {
         if ((errno != EWOULDBLOCK && errno != EINTR) ||
-            tries >= LOCK_WAIT_TRIES) {
+            tries >= wait * (1000000000L / LOCK_POLL_NS)) {
             pp_log(log, LOG_ERR, "cannot take the renewal lock: %s",
                    strerror(errno));
             close(fd);
@@ -203,7 +202,7 @@ static enum pp_result renew_now(const struct pp_config *cfg,
     }
     if (result == PP_OK) {
         result = store_renewed(keys, &tokens, uid, gid, log);
-        /* The old token is spent: end the chain nobody can hold now. */
+        /* The keyring could not take the new chain: nobody holds it. */
         if (result != PP_OK)
             pp_passage_revoke(cfg, log, tokens.refresh_token);
     }
@@ -217,42 +216,26 @@ static enum pp_result renew_now(const struct pp_config *cfg,
     return result;
 }
 
-static enum pp_result renew_with_settings(struct pp_session_keys *keys,
-                                          uid_t uid, gid_t gid,
-                                          const struct pp_log *log,
-                                          char **auth)
-{
-    struct pp_config cfg;
-    enum pp_result result;
-
-    pp_config_init(&cfg);
-    result = pp_renew_settings(keys, &cfg, log);
-    if (result == PP_OK)
-        result = renew_now(&cfg, keys, uid, gid, log, auth);
-    pp_config_free(&cfg);
-    return result;
-}
-
 void pp_renew_unlock(int lock)
 {
     if (lock >= 0)
         close(lock);
 }
 
-enum pp_result pp_renew(const struct pp_config *cfg, const struct pp_log *log,
-                        uid_t uid, gid_t gid, long min_valid, char **auth)
+/* Seconds to wait for the lock: another holder's request must end. */
+static long lock_wait(const struct pp_config *cfg)
+{
+    return cfg->connect_timeout + cfg->timeout + 5;
+}
+
+static enum pp_result renew_locked(const struct pp_config *cfg,
+                                   const struct pp_log *log, uid_t uid,
+                                   gid_t gid, long min_valid, char **auth)
 {
     struct pp_session_keys keys;
     enum pp_result result = PP_OK;
-    int lock;
+    int lock = pp_renew_lock(uid, gid, lock_wait(cfg), log);
 
-    /* A valid token needs no lock: nothing changes. */
-    pp_keyring_find(&keys);
-    *auth = current_auth(&keys, min_valid);
-    if (*auth != NULL)
-        return PP_OK;
-
-    lock = pp_renew_lock(uid, gid, log);
     if (lock < 0)
         return PP_ERR_SYSTEM;
 
@@ -262,14 +245,34 @@ enum pp_result pp_renew(const struct pp_config *cfg, const struct pp_log *log,
         result = PP_ERR_NO_TOKEN;
     if (result == PP_OK)
         *auth = current_auth(&keys, min_valid);
-    if (result == PP_OK && *auth != NULL)
-        pp_log(log, LOG_DEBUG, "auth token valid for more than %lds: kept",
-               min_valid);
-    if (result == PP_OK && *auth == NULL && cfg != NULL)
+    if (result == PP_OK && *auth == NULL)
         result = renew_now(cfg, &keys, uid, gid, log, auth);
-    else if (result == PP_OK && *auth == NULL)
-        result = renew_with_settings(&keys, uid, gid, log, auth);
 
     pp_renew_unlock(lock);
+    return result;
+}
+
+enum pp_result pp_renew(const struct pp_config *cfg, const struct pp_log *log,
+                        uid_t uid, gid_t gid, long min_valid, char **auth)
+{
+    struct pp_session_keys keys;
+    struct pp_config settings;
+    enum pp_result result;
+
+    /* A valid token needs no lock: nothing changes. */
+    pp_keyring_find(&keys);
+    *auth = current_auth(&keys, min_valid);
+    if (*auth != NULL)
+        return PP_OK;
+    if (keys.refresh <= 0)
+        return PP_ERR_NO_TOKEN;
+    if (cfg != NULL)
+        return renew_locked(cfg, log, uid, gid, min_valid, auth);
+
+    pp_config_init(&settings);
+    result = pp_renew_settings(&keys, &settings, log);
+    if (result == PP_OK)
+        result = renew_locked(&settings, log, uid, gid, min_valid, auth);
+    pp_config_free(&settings);
     return result;
 }

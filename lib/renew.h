@@ -4,8 +4,8 @@
  *
  * Everything that reads or rotates the session's refresh token (renewal,
  * close_session, passage-token revoke) holds one lock per user, a file in
- * a directory only the user can write: /run/user/UID, else the one the
- * module makes at session open, PP_RUN_DIR/UID, else /tmp/passage-token-UID.
+ * a directory only the user can write: the one the module makes at session
+ * open, PP_RUN_DIR/UID, else /run/user/UID, else /tmp/passage-token-UID.
  * A renewal reads the auth token again under the lock, so two programs
  * that find it expired at once make one request and print the same token.
  */
@@ -34,8 +34,11 @@
 enum pp_result pp_renew(const struct pp_config *cfg, const struct pp_log *log,
                         uid_t uid, gid_t gid, long min_valid, char **auth);
 
-/* Takes the user's lock as uid/gid: a descriptor, or -1 (logged). */
-int pp_renew_lock(uid_t uid, gid_t gid, const struct pp_log *log);
+/*
+ * Takes the user's lock as uid/gid, waiting at most wait seconds: a
+ * descriptor, or -1 (logged).
+ */
+int pp_renew_lock(uid_t uid, gid_t gid, long wait, const struct pp_log *log);
 
 void pp_renew_unlock(int lock);
 

@@ -140,18 +140,20 @@ static enum pp_result install_leased(struct pp_ctx *ctx, const char *id,
 }
 
 /* A typed token's chain has no other holder: end it, never leave it. */
+/*
+ * A stored token's failure leaves it in the store, without its lease.  A
+ * typed token's chain has no other holder: end it, never leave it.
+ */
 static enum pp_result install_claimed(struct pp_ctx *ctx, const char *id,
                                       const struct pp_tokens *tokens,
                                       bool from_store)
 {
-    enum pp_result result = pp_keyring_check_owner(ctx->pw->pw_uid, &ctx->log);
+    enum pp_result result;
 
-    /* On failure the lease runs out and the store keeps the token. */
     if (from_store)
-        return result == PP_OK ? install_leased(ctx, id, tokens) : result;
+        return install_leased(ctx, id, tokens);
 
-    if (result == PP_OK)
-        result = install(ctx, tokens);
+    result = install(ctx, tokens);
     if (result != PP_OK)
         pp_passage_revoke(&ctx->cfg, &ctx->log, tokens->refresh_token);
     return result;
@@ -293,7 +295,8 @@ enum pp_result pp_session_close(struct pp_ctx *ctx)
     int lock;
 
     /* A renewal in the session must not rotate the token we end. */
-    lock = pp_renew_lock(ctx->pw->pw_uid, ctx->pw->pw_gid, &ctx->log);
+    lock = pp_renew_lock(ctx->pw->pw_uid, ctx->pw->pw_gid,
+                         pp_ctx_lock_wait(ctx), &ctx->log);
 
     /* Only "passage-token revoke" or a rejected renewal destroy the keys. */
     result = pp_keyring_anchor_refresh(anchor, &token);

@@ -113,12 +113,46 @@ enum pp_result pp_store_expand(const char *tmpl, const struct passwd *pw,
     return PP_OK;
 }
 
+/* Splits the path; the file name needs room for its lock and temp files. */
+static enum pp_result split_path(struct pp_store *store)
+{
+    char *slash = strrchr(store->path, '/');
+
+    store->dir = strndup(store->path, (size_t)(slash - store->path));
+    store->name = strdup(slash + 1);
+    if (store->dir == NULL || store->name == NULL)
+        return PP_ERR_NOMEM;
+
+    if (store->dir[0] == '\0') {
+        pp_log(store->log, LOG_ERR, "option \"store\": %s has no directory",
+               store->path);
+        return PP_ERR_CONFIG;
+    }
+    if (strlen(store->name) > PP_STORE_NAME_MAX) {
+        pp_log(store->log, LOG_ERR,
+               "store file name longer than %d bytes: no store entry",
+               PP_STORE_NAME_MAX);
+        return PP_ERR_USER;
+    }
+    return PP_OK;
+}
+
+static enum pp_result resolve_home(struct pp_store *store,
+                                   const struct passwd *pw)
+{
+    store->home = realpath(pw->pw_dir, NULL);
+    if (store->home != NULL)
+        return PP_OK;
+    pp_log(store->log, LOG_ERR, "cannot resolve %s: %s", pw->pw_dir,
+           strerror(errno));
+    return PP_ERR_SYSTEM;
+}
+
 enum pp_result pp_store_init(struct pp_store *store, const char *tmpl,
                              const struct passwd *pw, long lock_wait,
                              const struct pp_log *log)
 {
     enum pp_result result;
-    char *slash;
 
     memset(store, 0, sizeof(*store));
     store->dir_fd = -1;
@@ -134,36 +168,12 @@ enum pp_result pp_store_init(struct pp_store *store, const char *tmpl,
         pp_log(log, LOG_ERR, "user name unusable as a store file name");
     else if (result == PP_ERR_CONFIG)
         pp_log(log, LOG_ERR, "option \"store\": bad template \"%s\"", tmpl);
-    if (result != PP_OK)
-        return result;
 
-    /* Room for ".NAME.lock" and ".NAME.XXXXXXXXXXXXXXXX" beside it. */
-    if (strlen(pw->pw_name) > PP_STORE_NAME_MAX) {
-        pp_log(log, LOG_ERR, "user name longer than %d bytes: no store entry",
-               PP_STORE_NAME_MAX);
-        return PP_ERR_USER;
-    }
-
-    if (store->in_home) {
-        store->home = realpath(pw->pw_dir, NULL);
-        if (store->home == NULL) {
-            pp_log(log, LOG_ERR, "cannot resolve %s: %s", pw->pw_dir,
-                   strerror(errno));
-            return PP_ERR_SYSTEM;
-        }
-    }
-
-    slash = strrchr(store->path, '/');
-    store->dir = strndup(store->path, (size_t)(slash - store->path));
-    store->name = strdup(slash + 1);
-    if (store->dir == NULL || store->name == NULL)
-        return PP_ERR_NOMEM;
-    if (store->dir[0] == '\0') {
-        pp_log(log, LOG_ERR, "option \"store\": %s has no directory",
-               store->path);
-        return PP_ERR_CONFIG;
-    }
-    return PP_OK;
+    if (result == PP_OK)
+        result = split_path(store);
+    if (result == PP_OK && store->in_home)
+        result = resolve_home(store, pw);
+    return result;
 }
 
 /* Root or, for a store in the user's home, the user. */

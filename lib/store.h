@@ -21,6 +21,7 @@
 #include <time.h>
 
 #define PP_LEASE_ID_LEN 32
+/* Room for ".NAME.lock" and ".NAME.XXXXXXXXXXXXXXXX" beside it. */
 #define PP_STORE_NAME_MAX 230
 /* A lease lasts as long as the handoff it stands for, and never longer. */
 #define PP_LEASE_SECONDS 120

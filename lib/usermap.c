@@ -6,6 +6,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+enum pp_result pp_user_map_load(const struct pp_config *cfg,
+                                struct pp_user_map *map,
+                                const struct pp_log *log)
+{
+    enum pp_result result;
+
+    map->text = NULL;
+    if (cfg->user_map == NULL)
+        return PP_OK;
+
+    result = pp_config_read_file(cfg->user_map, &map->text, true, log);
+    if (result != PP_OK)
+        return result == PP_ERR_NOMEM ? result : PP_ERR_CONFIG;
+    return PP_OK;
+}
+
+void pp_user_map_free(struct pp_user_map *map)
+{
+    free(map->text);
+    map->text = NULL;
+}
+
 static bool line_maps(char *line, const char *user, const char *sub)
 {
     char *save = NULL;
@@ -17,59 +39,45 @@ static bool line_maps(char *line, const char *user, const char *sub)
     return strcmp(local, user) == 0 && strcmp(passage, sub) == 0;
 }
 
-static bool map_lists(char *text, const char *user, const char *sub)
+bool pp_user_map_lists(const char *text, const char *user, const char *sub)
 {
+    char *copy = strdup(text);
     char *save = NULL;
+    bool found = false;
 
-    for (char *line = strtok_r(text, "\n", &save); line != NULL;
-         line = strtok_r(NULL, "\n", &save)) {
-        if (line_maps(line, user, sub))
-            return true;
+    if (copy == NULL || sub[0] == '\0') {
+        free(copy);
+        return false;
     }
-    return false;
+    for (char *line = strtok_r(copy, "\n", &save); line && !found;
+         line = strtok_r(NULL, "\n", &save))
+        found = line_maps(line, user, sub);
+    free(copy);
+    return found;
 }
 
-enum pp_result pp_user_map_check(const struct pp_config *cfg, const char *user,
-                                 const char *sub, const struct pp_log *log)
-{
-    char *text = NULL;
-    enum pp_result result;
-    char shown[80];
-
-    if (cfg->user_map == NULL)
-        return PP_OK;
-
-    result = pp_config_read_file(cfg->user_map, &text, true, log);
-    if (result != PP_OK)
-        return result == PP_ERR_NOMEM ? result : PP_ERR_CONFIG;
-
-    if (sub[0] == '\0' || !map_lists(text, user, sub)) {
-        pp_log_sanitize(sub, strlen(sub), shown, sizeof(shown));
-        pp_log(log, LOG_WARNING,
-               "Passage user \"%s\" is not listed for this account in %s",
-               shown, cfg->user_map);
-        result = PP_ERR_DENIED;
-    }
-    free(text);
-    return result;
-}
-
-enum pp_result pp_user_map_enforce(const struct pp_config *cfg,
+enum pp_result pp_user_map_enforce(const struct pp_user_map *map,
+                                   const struct pp_config *cfg,
                                    const char *user,
                                    const struct pp_tokens *tokens,
                                    const struct pp_log *log)
 {
     struct pp_jwt_claims claims;
-    enum pp_result result;
+    char shown[80];
 
-    if (cfg->user_map == NULL)
+    if (map->text == NULL)
         return PP_OK;
 
     if (pp_jwt_claims(tokens->auth_token, &claims) != PP_OK)
         claims.sub[0] = '\0';
-    /* Unchecked is refused: the new chain must not outlive the login. */
-    result = pp_user_map_check(cfg, user, claims.sub, log);
-    if (result != PP_OK)
-        pp_passage_revoke(cfg, log, tokens->refresh_token);
-    return result;
+    if (pp_user_map_lists(map->text, user, claims.sub))
+        return PP_OK;
+
+    pp_log_sanitize(claims.sub, strlen(claims.sub), shown, sizeof(shown));
+    pp_log(log, LOG_WARNING,
+           "Passage user \"%s\" is not listed for this account in %s: "
+           "revoking the new session",
+           shown, cfg->user_map);
+    pp_passage_revoke(cfg, log, tokens->refresh_token);
+    return PP_ERR_DENIED;
 }

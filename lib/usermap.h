@@ -5,7 +5,8 @@
  * (the Passage user being the auth token's sub), with # comments.  When it
  * is set, every exchange must name a Passage user listed for the account
  * being opened; it must be set when the token may come from the person
- * logging in, since such a token could belong to anyone.
+ * logging in, since such a token could belong to anyone.  The map is read
+ * before the exchange, so that a map that cannot be read spends nothing.
  */
 #ifndef PP_USERMAP_H
 #define PP_USERMAP_H
@@ -15,16 +16,29 @@
 #include "result.h"
 #include "secret.h"
 
-/* PP_OK without user_map, or when the map lists sub for user. */
-enum pp_result pp_user_map_check(const struct pp_config *cfg, const char *user,
-                                 const char *sub, const struct pp_log *log);
+#include <stdbool.h>
+
+struct pp_user_map {
+    char *text; /* NULL when no map is configured */
+};
+
+/* Reads the configured map; PP_ERR_CONFIG when it fails the checks. */
+enum pp_result pp_user_map_load(const struct pp_config *cfg,
+                                struct pp_user_map *map,
+                                const struct pp_log *log);
+
+void pp_user_map_free(struct pp_user_map *map);
+
+/* True when a line of the map's text lets sub open user's account. */
+bool pp_user_map_lists(const char *text, const char *user, const char *sub);
 
 /*
- * Checks the Passage user of freshly exchanged tokens.  On a mismatch
- * (PP_ERR_DENIED), or when the map cannot be read, the new refresh token
- * is revoked at once: nobody may keep a session the login was not for.
+ * Checks the Passage user of freshly exchanged tokens against a loaded
+ * map (PP_OK without one).  On a mismatch the new refresh token is revoked
+ * at once: nobody may keep a session the login was not for.
  */
-enum pp_result pp_user_map_enforce(const struct pp_config *cfg,
+enum pp_result pp_user_map_enforce(const struct pp_user_map *map,
+                                   const struct pp_config *cfg,
                                    const char *user,
                                    const struct pp_tokens *tokens,
                                    const struct pp_log *log);

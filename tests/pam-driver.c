@@ -38,6 +38,8 @@ static const char *code_name(int rc)
         {PAM_PERM_DENIED, "PAM_PERM_DENIED"},
         {PAM_SESSION_ERR, "PAM_SESSION_ERR"},
         {PAM_CRED_ERR, "PAM_CRED_ERR"},
+        {PAM_CRED_UNAVAIL, "PAM_CRED_UNAVAIL"},
+        {PAM_CRED_EXPIRED, "PAM_CRED_EXPIRED"},
         {PAM_CONV_ERR, "PAM_CONV_ERR"},
         {PAM_ABORT, "PAM_ABORT"},
     };

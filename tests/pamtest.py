@@ -101,11 +101,12 @@ def create_user(home=None):
 
 def delete_user(user):
     _run_account_tool(["userdel", user.name])
-    # The renewal lock directory the module makes when /run/user/UID is
-    # missing; it would outlive the user.
-    leftover = Path(f"/tmp/passage-token-{user.uid}")
-    if leftover.is_dir() and leftover.stat().st_uid == user.uid:
-        shutil.rmtree(leftover, ignore_errors=True)
+    # The renewal lock directories the module and passage-token make;
+    # they would outlive the user.
+    for leftover in (Path(f"/run/pam_passage/{user.uid}"),
+                     Path(f"/tmp/passage-token-{user.uid}")):
+        if leftover.is_dir() and leftover.stat().st_uid == user.uid:
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

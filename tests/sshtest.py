@@ -439,11 +439,12 @@ def delete_user_named(name):
 
 
 def delete_user(user):
-    # passage-token's renewal lock directory when /run/user/UID is
-    # missing: it would outlive the user.
-    leftover = Path(f"/tmp/passage-token-{user.uid}")
-    if leftover.is_dir() and leftover.stat().st_uid == user.uid:
-        shutil.rmtree(leftover, ignore_errors=True)
+    # The renewal lock directories the module and passage-token make;
+    # they would outlive the user.
+    for leftover in (Path(f"/run/pam_passage/{user.uid}"),
+                     Path(f"/tmp/passage-token-{user.uid}")):
+        if leftover.is_dir() and leftover.stat().st_uid == user.uid:
+            shutil.rmtree(leftover, ignore_errors=True)
     # A process of the user's still running (a session that did not end)
     # keeps userdel from working: say so rather than leave the user.
     error = delete_user_named(user.name)

@@ -1037,6 +1037,41 @@ def test_stored_token_of_unlisted_passage_user_is_refused_and_removed(
     assert pam.entry() is None
 
 
+def test_unsafe_user_map_spends_no_token(pam, passage_server):
+    """An administrator's slip with the map must not burn deposits."""
+    issued = pam.deposit_new()
+    stored = pam.entry()
+    path = pam.map_user(issued["sub"])
+    os.chmod(path, 0o664)
+
+    run = pam.login("auth")
+
+    assert run.code("auth") == "PAM_SERVICE_ERR", run
+    assert passage_server.log() == []
+    assert pam.entry() == stored
+
+
+def test_user_map_gone_by_logout_still_revokes(pam, passage_server,
+                                               meeting):
+    """Only an exchange needs the map: close must end the chain anyway."""
+    issued = pam.deposit_new()
+    path = pam.map_user(issued["sub"])
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        login = pool.submit(pam.login, "auth", "open", meeting.step,
+                            "close")
+        meeting.wait_until_ready()
+        path.unlink()
+        meeting.go()
+        run = login.result(timeout=DRIVER_TIMEOUT)
+
+    assert run.code("open") == SUCCESS, run
+    assert run.code("close") == SUCCESS, run
+    first, second = chain_of(passage_server, issued)
+    assert api_calls(passage_server) == [
+        ("POST", first, 200), ("DELETE", second, 200)]
+
+
 def test_stored_token_of_listed_passage_user_logs_in(pam, passage_server):
     issued = pam.deposit_new()
     pam.map_user("user-other", issued["sub"])
@@ -1337,6 +1372,32 @@ def test_home_store_login_removes_entry(home_pam, passage_server):
         ("POST", issued["refresh_token"]),
         ("DELETE", successor(passage_server, issued))]
     assert home_pam.entry() is None
+
+
+def test_forged_handoff_in_a_setuid_host_is_not_trusted(home_pam,
+                                                        passage_server):
+    """Under su or sudo the user keyring is the invoking user's: a key
+    planted there must never pass for tokens from authentication."""
+    user = home_pam.user
+    token = home_pam.deposit_new()["refresh_token"]
+    lease = "ab" * 16
+    # The user controls a home store: a lease line naming their own key.
+    home_pam.write_entry(f"{token}\nlease {lease} {int(time.time()) + 60}\n")
+    as_user = ["setpriv", f"--reuid={user.uid}", f"--regid={user.gid}",
+               "--clear-groups"]
+    planted = subprocess.run(
+        [*as_user, KEYCTL, "padd", "user",
+         f"pam_passage:handoff:{lease}:{user.name}@", "@u"],
+        input=f"forged.jwt.token\n{token}\n0 0 1\n", text=True,
+        capture_output=True, timeout=COMMAND_TIMEOUT)
+    assert planted.returncode == 0, planted
+
+    # A setuid host: real uid the user's, effective uid root.
+    run = home_pam.login("auth", "open", "close",
+                         wrapper=["setpriv", f"--ruid={user.uid}"])
+
+    assert run.code("auth") != SUCCESS, run
+    assert passage_server.log() == []
 
 
 def test_home_store_writable_by_others_is_refused(home_pam,

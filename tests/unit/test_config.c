@@ -919,20 +919,6 @@ static void test_config_validate_typed_tokens_need_user_map(void **state)
     }
 }
 
-static void test_config_validate_missing_user_map_refused(void **state)
-{
-    struct pp_config cfg;
-
-    (void)state;
-    pp_config_init(&cfg);
-    assert_int_equal(set(&cfg, "app_id=app"), PP_OK);
-    assert_int_equal(set(&cfg, "user_map=/nonexistent/passage-users"), PP_OK);
-    assert_int_equal(pp_config_validate(&cfg, unit_log()), PP_ERR_CONFIG);
-    assert_int_equal(set(&cfg, "user_map=/etc"), PP_OK);
-    assert_int_equal(pp_config_validate(&cfg, unit_log()), PP_ERR_CONFIG);
-    pp_config_free(&cfg);
-}
-
 static void test_config_validate_url_with_extras_refused(void **state)
 {
     (void)state;
@@ -1178,7 +1164,6 @@ int main(void)
         cmocka_unit_test(test_config_validate_http_to_localhost_accepted),
         cmocka_unit_test(test_config_validate_http_to_ipv6_loopback_accepted),
         cmocka_unit_test(test_config_validate_typed_tokens_need_user_map),
-        cmocka_unit_test(test_config_validate_missing_user_map_refused),
         cmocka_unit_test(test_config_validate_url_with_extras_refused),
         cmocka_unit_test(test_config_validate_proxy_rules),
         cmocka_unit_test(test_config_validate_http_to_remote_host_refused),
