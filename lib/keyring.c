@@ -149,16 +149,12 @@ static key_serial_t make_anchor(const struct pp_session_keys *keys)
     return anchor;
 }
 
-enum pp_result pp_keyring_install(const struct pp_tokens *tokens,
-                                  const char *settings, uid_t uid, gid_t gid,
-                                  const struct pp_log *log,
-                                  key_serial_t *anchor)
+/* Another user's keyring, or another login's keys: never ours to write. */
+static enum pp_result check_keyring_is_free(uid_t uid,
+                                            const struct pp_log *log)
 {
-    struct pp_session_keys keys = {0};
-    struct pp_identity saved;
-    enum pp_result result;
+    struct pp_session_keys keys;
 
-    *anchor = 0;
     if (pp_keyring_check_owner(uid, log) != PP_OK)
         return PP_ERR_KEYRING;
 
@@ -169,6 +165,22 @@ enum pp_result pp_keyring_install(const struct pp_tokens *tokens,
                "tokens of another login: not replacing them");
         return PP_ERR_KEYRING;
     }
+    return PP_OK;
+}
+
+enum pp_result pp_keyring_install(const struct pp_tokens *tokens,
+                                  const char *settings, uid_t uid, gid_t gid,
+                                  const struct pp_log *log,
+                                  key_serial_t *anchor)
+{
+    struct pp_session_keys keys = {0};
+    struct pp_identity saved;
+    enum pp_result result;
+
+    *anchor = 0;
+    result = check_keyring_is_free(uid, log);
+    if (result != PP_OK)
+        return result;
 
     result = pp_identity_become(&saved, uid, gid, log);
     if (result == PP_OK)

@@ -286,46 +286,54 @@ static enum pp_result end_chain(struct pp_ctx *ctx, const char *token)
     return pp_passage_revoke(&ctx->cfg, &ctx->log, token);
 }
 
+/* Reads the anchored refresh token and ends its chain. */
+static enum pp_result close_chain(struct pp_ctx *ctx, key_serial_t anchor)
+{
+    char *token = NULL;
+    char fp[9];
+    enum pp_result result = pp_keyring_anchor_refresh(anchor, &token);
+
+    /* Only "passage-token revoke" or a rejected renewal destroy the keys. */
+    if (result == PP_ERR_NO_TOKEN) {
+        pp_log(&ctx->log, LOG_INFO,
+               "the session's Passage session already "
+               "ended: nothing to revoke");
+        return PP_OK;
+    }
+    if (result != PP_OK) {
+        pp_log(&ctx->log, LOG_ERR,
+               "cannot read the session's refresh token: "
+               "%s",
+               pp_strerror(result));
+        return result;
+    }
+
+    result = end_chain(ctx, token);
+    if (result != PP_OK) {
+        pp_token_fingerprint(token, fp);
+        pp_log(&ctx->log, LOG_ERR,
+               "refresh token %s was not revoked: it "
+               "stays valid until it expires",
+               fp);
+    }
+    pp_secret_free(token);
+    return result;
+}
+
 enum pp_result pp_session_close(struct pp_ctx *ctx)
 {
     key_serial_t anchor = anchor_of(ctx);
-    char *token = NULL;
-    char fp[9];
     enum pp_result result;
     int lock;
 
     /* A renewal in the session must not rotate the token we end. */
     lock = pp_renew_lock(ctx->pw->pw_uid, ctx->pw->pw_gid,
                          pp_ctx_lock_wait(ctx), &ctx->log);
-
-    /* Only "passage-token revoke" or a rejected renewal destroy the keys. */
-    result = pp_keyring_anchor_refresh(anchor, &token);
-    if (result == PP_ERR_NO_TOKEN) {
-        pp_log(&ctx->log, LOG_INFO,
-               "the session's Passage session already "
-               "ended: nothing to revoke");
-        result = PP_OK;
-    } else if (result != PP_OK) {
-        pp_log(&ctx->log, LOG_ERR,
-               "cannot read the session's refresh "
-               "token: %s",
-               pp_strerror(result));
-    } else {
-        result = end_chain(ctx, token);
-    }
-
-    if (result != PP_OK && token != NULL) {
-        pp_token_fingerprint(token, fp);
-        pp_log(&ctx->log, LOG_ERR,
-               "refresh token %s was not revoked: it stays valid until it "
-               "expires",
-               fp);
-    }
+    result = close_chain(ctx, anchor);
 
     pp_keyring_anchor_drop(anchor);
     pp_renew_unlock(lock);
     pam_set_data(ctx->pamh, ANCHOR_DATA, NULL, NULL);
-    pp_secret_free(token);
     return result;
 }
 
