@@ -206,7 +206,8 @@ static int cmd_status(const struct options *opts, const struct pp_log *log)
     }
 
     pp_config_init(&cfg);
-    pp_renew_settings(&keys, &cfg, log);
+    /* No request follows: the settings are shown, not checked. */
+    pp_keyring_settings(&keys, &cfg, log);
     pp_keyring_info(&keys, &info);
     valid = auth_key_is_valid(&keys);
 

@@ -129,9 +129,9 @@ int pp_renew_lock(uid_t uid, gid_t gid, long wait, const struct pp_log *log)
     return fd;
 }
 
-enum pp_result pp_renew_settings(const struct pp_session_keys *keys,
-                                 struct pp_config *cfg,
-                                 const struct pp_log *log)
+enum pp_result pp_keyring_settings(const struct pp_session_keys *keys,
+                                   struct pp_config *cfg,
+                                   const struct pp_log *log)
 {
     char *text = NULL;
     enum pp_result result = PP_ERR_NO_TOKEN;
@@ -145,9 +145,18 @@ enum pp_result pp_renew_settings(const struct pp_session_keys *keys,
     }
 
     result = pp_config_parse_text(cfg, text, PP_KEY_SETTINGS, log);
+    free(text);
+    return result;
+}
+
+enum pp_result pp_renew_settings(const struct pp_session_keys *keys,
+                                 struct pp_config *cfg,
+                                 const struct pp_log *log)
+{
+    enum pp_result result = pp_keyring_settings(keys, cfg, log);
+
     if (result == PP_OK)
         result = pp_config_validate(cfg, log);
-    free(text);
     return result;
 }
 

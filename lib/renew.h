@@ -46,7 +46,12 @@ void pp_renew_unlock(int lock);
 enum pp_result pp_renew_make_lock_dir(uid_t uid, gid_t gid,
                                       const struct pp_log *log);
 
-/* The settings the module left in the session keyring. */
+/* The settings the module left in the session keyring, as they are. */
+enum pp_result pp_keyring_settings(const struct pp_session_keys *keys,
+                                   struct pp_config *cfg,
+                                   const struct pp_log *log);
+
+/* The same, checked for use in a request. */
 enum pp_result pp_renew_settings(const struct pp_session_keys *keys,
                                  struct pp_config *cfg,
                                  const struct pp_log *log);

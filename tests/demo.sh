@@ -15,6 +15,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 work=$(mktemp -d /tmp/pam_passage-demo.XXXXXX)
+# The user's passage-token reads the CA file when it renews.
+chmod 0755 "$work"
 server_pid=
 made_user=
 
@@ -29,6 +31,7 @@ step() { printf '\n== %s\n' "$*"; }
 
 step "Starting the Passage-compatible test server (HTTPS, CA made now)"
 /usr/bin/python3 "$top/tests/certs.py" "$work/certs" >/dev/null
+chmod 0755 "$work/certs" && chmod 0644 "$work/certs/ca.pem"
 /usr/bin/python3 "$top/tests/passage_server.py" \
     --cert "$work/certs/server.pem" --key "$work/certs/server.key" \
     --port-file "$work/port" --log-file "$work/server.log" \

@@ -1391,10 +1391,16 @@ def test_forged_handoff_in_a_setuid_host_is_not_trusted(home_pam,
         input=f"forged.jwt.token\n{token}\n0 0 1\n", text=True,
         capture_output=True, timeout=COMMAND_TIMEOUT)
     assert planted.returncode == 0, planted
-
-    # A setuid host: real uid the user's, effective uid root.
-    run = home_pam.login("auth", "open", "close",
-                         wrapper=["setpriv", f"--ruid={user.uid}"])
+    try:
+        # A setuid host: real uid the user's, effective uid root.
+        run = home_pam.login("auth", "open", "close",
+                             wrapper=["setpriv", f"--ruid={user.uid}"])
+    finally:
+        # The user keyring outlives the user: a later one of that uid
+        # must not find the key.
+        subprocess.run([*as_user, KEYCTL, "invalidate",
+                        planted.stdout.strip()],
+                       capture_output=True, timeout=COMMAND_TIMEOUT)
 
     assert run.code("auth") != SUCCESS, run
     assert passage_server.log() == []
