@@ -41,6 +41,7 @@ SUCCESS = "PAM_SUCCESS"
 
 # Exit statuses of passage-token(1).
 EXIT_OK = 0
+EXIT_OTHER = 1
 EXIT_USAGE = 2
 EXIT_NO_TOKENS = 3
 EXIT_UNREACHABLE = 4
@@ -342,6 +343,21 @@ def test_print_in_session_shows_auth_token_issued_at_login(
     token = printed_token(show.outcome())
     assert token == output_line(run, READ_AUTH)
     assert_issued(passage_server, token, issued)
+
+
+def test_print_to_a_full_output_is_a_failure(upam, passage_server,
+                                             scratch):
+    """A script must not take an empty read for a token."""
+    upam.deposit_new()
+    base = scratch / "full"
+    step = (f"run:{PT} >/dev/full 2>{base}.err; echo $? >{base}.rc")
+
+    run = upam.login("auth", "open", step, "close")
+
+    assert run.code("open") == SUCCESS, run
+    assert Path(f"{base}.rc").read_text().strip() == str(EXIT_OTHER)
+    error = Path(f"{base}.err").read_text()
+    assert error.count("\n") == 1 and "write" in error, error
 
 
 def test_print_is_the_default_command(upam, passage_server, scratch):
