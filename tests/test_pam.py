@@ -624,6 +624,25 @@ def test_configured_proxy_is_used(pam, passage_server, closed_port):
     assert pam.entry() == stored
 
 
+def test_setuid_host_with_key_log_file_makes_no_request(pam, passage_server,
+                                                        tmp_path):
+    """Under su or sudo the invoking user sets the environment: libcurl
+    would write TLS secrets, as root, to the file they name."""
+    pam.deposit_new()
+    stored = pam.entry()
+    keylog = tmp_path / "keylog"
+    env = dict(clean_environment(), SSLKEYLOGFILE=str(keylog))
+
+    # Real uid the user's, effective uid root: a setuid program.
+    run = pam.login("auth", env=env,
+                    wrapper=["setpriv", f"--ruid={pam.user.uid}"])
+
+    assert run.code("auth") == "PAM_AUTHINFO_UNAVAIL", run
+    assert passage_server.log() == []
+    assert not keylog.exists()
+    assert pam.entry() == stored
+
+
 def test_no_proxy_in_environment_does_not_bypass_proxy(pam, passage_server,
                                                        closed_port):
     pam.deposit_new()
