@@ -294,8 +294,8 @@ static enum pp_result deposit(const struct options *opts,
     struct pp_entry entry = {0};
     enum pp_result result;
 
-    result =
-        pp_store_open(&store, pp_config_store(cfg), pw, 30, true, log, &entry);
+    result = pp_store_open(&store, pp_config_store(cfg), pw,
+                           pp_config_lock_wait(cfg), true, log, &entry);
     /* A malformed entry is what an administrator replaces: no --force. */
     if (result == PP_ERR_BAD_TOKEN)
         result = PP_OK;
@@ -357,8 +357,8 @@ static enum pp_result remove_entry(const struct options *opts,
     struct pp_entry entry = {0};
     enum pp_result result;
 
-    result = pp_store_open(&store, pp_config_store(cfg), pw, 30, false, log,
-                           &entry);
+    result = pp_store_open(&store, pp_config_store(cfg), pw,
+                           pp_config_lock_wait(cfg), false, log, &entry);
     if (result == PP_ERR_BAD_TOKEN && !opts->revoke)
         return remove_malformed(&store);
     if (result == PP_OK && entry.token == NULL) {
@@ -421,8 +421,8 @@ static int cmd_revoke(const struct options *opts, const struct pp_log *log)
     if (result == PP_OK)
         result = session_settings(opts, &keys, &cfg, log);
     if (result == PP_OK)
-        lock = pp_renew_lock(getuid(), getgid(),
-                             cfg.connect_timeout + cfg.timeout + 5, log);
+        lock =
+            pp_renew_lock(getuid(), getgid(), pp_config_lock_wait(&cfg), log);
 
     /* Read under the lock: a renewal may just have rotated the token. */
     if (result == PP_OK && lock >= 0)

@@ -32,7 +32,8 @@ static enum pp_result open_store(struct pp_ctx *ctx, struct pp_store *store,
                                  struct pp_entry *entry)
 {
     return pp_store_open(store, pp_config_store(&ctx->cfg), ctx->pw,
-                         pp_ctx_lock_wait(ctx), false, &ctx->log, entry);
+                         pp_config_lock_wait(&ctx->cfg), false, &ctx->log,
+                         entry);
 }
 
 static enum pp_result publish_handoff(struct pp_ctx *ctx, const char *id)

@@ -362,6 +362,11 @@ const char *pp_config_api_url(const struct pp_config *cfg)
     return cfg->api_url != NULL ? cfg->api_url : PP_DEFAULT_API_URL;
 }
 
+long pp_config_lock_wait(const struct pp_config *cfg)
+{
+    return cfg->connect_timeout + cfg->timeout + 5;
+}
+
 const char *pp_config_store(const struct pp_config *cfg)
 {
     return cfg->store != NULL ? cfg->store : PP_DEFAULT_STORE;

@@ -73,6 +73,12 @@ const char *pp_config_store(const struct pp_config *cfg);
 enum pp_result pp_config_read_file(const char *path, char **text,
                                    bool must_exist, const struct pp_log *log);
 
+/*
+ * Seconds to wait for another holder of a lock (the store's, the
+ * renewal's): its one request must end first, and may take this long.
+ */
+long pp_config_lock_wait(const struct pp_config *cfg);
+
 /* Checks what must hold before any request: app_id set, URL usable. */
 enum pp_result pp_config_validate(const struct pp_config *cfg,
                                   const struct pp_log *log);

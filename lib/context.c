@@ -79,8 +79,3 @@ void pp_ctx_free(struct pp_ctx *ctx)
     ctx->login = NULL;
     pp_config_free(&ctx->cfg);
 }
-
-long pp_ctx_lock_wait(const struct pp_ctx *ctx)
-{
-    return ctx->cfg.connect_timeout + ctx->cfg.timeout + 5;
-}

@@ -30,7 +30,4 @@ enum pp_result pp_ctx_init(struct pp_ctx *ctx, pam_handle_t *pamh, int flags,
 
 void pp_ctx_free(struct pp_ctx *ctx);
 
-/* Seconds to wait for another login's lock: its requests must end first. */
-long pp_ctx_lock_wait(const struct pp_ctx *ctx);
-
 #endif

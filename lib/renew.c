@@ -231,19 +231,13 @@ void pp_renew_unlock(int lock)
         close(lock);
 }
 
-/* Seconds to wait for the lock: another holder's request must end. */
-static long lock_wait(const struct pp_config *cfg)
-{
-    return cfg->connect_timeout + cfg->timeout + 5;
-}
-
 static enum pp_result renew_locked(const struct pp_config *cfg,
                                    const struct pp_log *log, uid_t uid,
                                    gid_t gid, long min_valid, char **auth)
 {
     struct pp_session_keys keys;
     enum pp_result result = PP_OK;
-    int lock = pp_renew_lock(uid, gid, lock_wait(cfg), log);
+    int lock = pp_renew_lock(uid, gid, pp_config_lock_wait(cfg), log);
 
     if (lock < 0)
         return PP_ERR_SYSTEM;

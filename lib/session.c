@@ -95,7 +95,8 @@ static enum pp_result open_store(struct pp_ctx *ctx, struct pp_store *store,
                                  bool create_dir, struct pp_entry *entry)
 {
     return pp_store_open(store, pp_config_store(&ctx->cfg), ctx->pw,
-                         pp_ctx_lock_wait(ctx), create_dir, &ctx->log, entry);
+                         pp_config_lock_wait(&ctx->cfg), create_dir, &ctx->log,
+                         entry);
 }
 
 /* The store's lease must still be ours, and its token the one handed off. */
@@ -328,7 +329,7 @@ enum pp_result pp_session_close(struct pp_ctx *ctx)
 
     /* A renewal in the session must not rotate the token we end. */
     lock = pp_renew_lock(ctx->pw->pw_uid, ctx->pw->pw_gid,
-                         pp_ctx_lock_wait(ctx), &ctx->log);
+                         pp_config_lock_wait(&ctx->cfg), &ctx->log);
     result = close_chain(ctx, anchor);
 
     pp_keyring_anchor_drop(anchor);
